@@ -20,15 +20,19 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 class Sample:
     """One image and whatever labels it has; NaN / None mark a missing label."""
 
-    __slots__ = ("path", "source", "age", "male", "emotions")
+    __slots__ = ("path", "source", "age", "male", "emotions", "emotion")
 
     def __init__(self, path: str, source: str, age: float = math.nan, male: float = math.nan,
-                 emotions: Optional[List[float]] = None):
+                 emotions: Optional[List[float]] = None, emotion: Optional[str] = None):
         self.path = path
         self.source = source
         self.age = age          # years
         self.male = male        # 1.0 male, 0.0 female
         self.emotions = emotions  # 8 probabilities in EMOTIONS order, summing to 1
+        # Hard label for top-1 scoring: the dataset's own (its tie rule may differ from argmax).
+        if emotion is None and emotions is not None:
+            emotion = EMOTIONS[max(range(len(emotions)), key=lambda k: emotions[k])]
+        self.emotion = emotion if emotion in EMOTIONS else None
 
     @property
     def has_age(self) -> bool:
@@ -91,7 +95,8 @@ def load_labels_csv(folder: str) -> List[Sample]:
                 source=(row.get("source") or "").strip() or default_source,
                 age=parse_age(row.get("age")),
                 male=parse_gender(row.get("gender")),
-                emotions=emo))
+                emotions=emo,
+                emotion=(row.get("emotion") or "").strip().lower() or None))
     return samples
 
 
