@@ -1,0 +1,232 @@
+/* Parsing and validation of Reface's settings (see core/config.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "core/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+const char config_help[] =
+    "  socket      unix:/path or host:port to bind; empty: use the\n"
+    "              listening socket inherited on fd 0 (spawn-fcgi)\n"
+    "  socket_mode octal permissions of a unix socket (default 0660)\n"
+    "  backlog     listen backlog (default 1024)\n"
+    "  workers     worker processes (default 0: one per core)\n"
+    "  model       TorchScript file (default models/faceapi.pt)\n"
+    "  card        model card JSON (default: model path with .json)\n"
+    "  threads     torch threads per worker (default 1)\n"
+    "  max_body    request body limit in bytes (default 10485760)\n"
+    "  max_pixels  refuse images over width*height (default 40000000)\n"
+    "  max_parts   multipart parts per request (default 16)\n"
+    "  max_header  bytes of one part's headers (default 8192)\n"
+    "  crop        centred crop before the model, fraction of each side,\n"
+    "              0.1..1 (default 0.8, chosen with make eval)\n"
+    "  log_level   error, warn, notice, info or debug (default info)\n";
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->socket_mode = 0660;
+    c->backlog = 1024;
+    c->workers = 0;
+    snprintf(c->model, sizeof(c->model), "models/faceapi.pt");
+    c->threads = 1;
+    c->max_body = 10u * 1024 * 1024;
+    c->max_pixels = 40000000;
+    c->max_parts = 16;
+    c->max_header = 8192;
+    c->crop = 0.8;
+    snprintf(c->log_level, sizeof(c->log_level), "info");
+}
+
+static int parse_ll(const char *s, int base, long long lo, long long hi,
+                    long long *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, base);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int set_string(char *dst, size_t dstsz, const char *value)
+{
+    size_t n = strlen(value);
+
+    if (n >= dstsz) {
+        return -1;
+    }
+    memcpy(dst, value, n + 1);
+    return 0;
+}
+
+enum rf_result config_set(struct config *c, const char *key,
+                          const char *value, char *err, size_t errlen)
+{
+    long long v;
+    int bad = 0;
+
+    if (strcmp(key, "socket") == 0) {
+        bad = set_string(c->socket, sizeof(c->socket), value);
+    } else if (strcmp(key, "socket_mode") == 0) {
+        bad = parse_ll(value, 8, 0, 0777, &v);
+        if (!bad) {
+            c->socket_mode = (int)v;
+        }
+    } else if (strcmp(key, "backlog") == 0) {
+        bad = parse_ll(value, 10, 1, 65535, &v);
+        if (!bad) {
+            c->backlog = (int)v;
+        }
+    } else if (strcmp(key, "workers") == 0) {
+        bad = parse_ll(value, 10, 0, 256, &v);
+        if (!bad) {
+            c->workers = (int)v;
+        }
+    } else if (strcmp(key, "model") == 0) {
+        bad = set_string(c->model, sizeof(c->model), value) || !*value;
+    } else if (strcmp(key, "card") == 0) {
+        bad = set_string(c->card, sizeof(c->card), value);
+    } else if (strcmp(key, "threads") == 0) {
+        bad = parse_ll(value, 10, 1, 64, &v);
+        if (!bad) {
+            c->threads = (int)v;
+        }
+    } else if (strcmp(key, "max_body") == 0) {
+        bad = parse_ll(value, 10, 1024, 1LL << 30, &v);
+        if (!bad) {
+            c->max_body = (size_t)v;
+        }
+    } else if (strcmp(key, "max_pixels") == 0) {
+        bad = parse_ll(value, 10, 1, 1LL << 30, &v);
+        if (!bad) {
+            c->max_pixels = v;
+        }
+    } else if (strcmp(key, "max_parts") == 0) {
+        bad = parse_ll(value, 10, 1, 10000, &v);
+        if (!bad) {
+            c->max_parts = (size_t)v;
+        }
+    } else if (strcmp(key, "max_header") == 0) {
+        bad = parse_ll(value, 10, 64, 1 << 20, &v);
+        if (!bad) {
+            c->max_header = (size_t)v;
+        }
+    } else if (strcmp(key, "crop") == 0) {
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(value, &end);
+        bad = errno != 0 || end == value || *end != '\0' || !(d >= 0.1) ||
+              !(d <= 1.0);
+        if (!bad) {
+            c->crop = d;
+        }
+    } else if (strcmp(key, "log_level") == 0) {
+        bad = rlog_level_parse(value) < 0 ||
+              set_string(c->log_level, sizeof(c->log_level), value);
+    } else {
+        snprintf(err, errlen, "unknown setting \"%s\"", key);
+        return RF_ERR_CONFIG;
+    }
+
+    if (bad) {
+        snprintf(err, errlen, "bad value \"%s\" for \"%s\"", value, key);
+        return RF_ERR_CONFIG;
+    }
+    return RF_OK;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+                       end[-1] == '\n' || end[-1] == '\r')) {
+        *--end = '\0';
+    }
+    return s;
+}
+
+enum rf_result config_load_file(struct config *c, const char *path,
+                                char *err, size_t errlen)
+{
+    char line[CONFIG_PATH_MAX + 64];
+    char detail[256];
+    enum rf_result r = RF_OK;
+    unsigned lineno = 0;
+    FILE *f;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open config \"%s\": %s", path,
+                 strerror(errno));
+        return RF_ERR_CONFIG;
+    }
+
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *key, *value, *eq, *hash;
+
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err, errlen, "%s:%u: line too long", path, lineno);
+            r = RF_ERR_CONFIG;
+            break;
+        }
+        hash = strchr(line, '#');
+        if (hash != NULL) {
+            *hash = '\0';
+        }
+        key = trim(line);
+        if (*key == '\0') {
+            continue;
+        }
+        eq = strchr(key, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "%s:%u: expected key = value", path,
+                     lineno);
+            r = RF_ERR_CONFIG;
+            break;
+        }
+        *eq = '\0';
+        value = trim(eq + 1);
+        key = trim(key);
+        r = config_set(c, key, value, detail, sizeof(detail));
+        if (r != RF_OK) {
+            snprintf(err, errlen, "%s:%u: %s", path, lineno, detail);
+            break;
+        }
+    }
+    fclose(f);
+    return r;
+}
+
+void config_card_path(const struct config *c, char *out, size_t outsz)
+{
+    const char *dot, *slash;
+    size_t stem;
+
+    if (c->card[0] != '\0') {
+        snprintf(out, outsz, "%s", c->card);
+        return;
+    }
+    dot = strrchr(c->model, '.');
+    slash = strrchr(c->model, '/');
+    stem = (dot != NULL && (slash == NULL || dot > slash))
+               ? (size_t)(dot - c->model) : strlen(c->model);
+    snprintf(out, outsz, "%.*s.json", (int)stem, c->model);
+}

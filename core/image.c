@@ -1,0 +1,107 @@
+/*
+ * stb_image, compiled here and nowhere else, with only the decoders Reface
+ * accepts. Debian 12's libstb (a 2022 snapshot of stb_image 2.27) carries
+ * the GHSL-2023-145..151 findings. What that means for this file:
+ * - TGA, PNM, HDR, PSD and PIC are not compiled (STBI_ONLY_*), so their
+ *   bugs are unreachable.
+ * - GIF is compiled for its first frame only: we call stbi_load_from_memory,
+ *   which passes no "two frames back" buffer to stbi__gif_load_next; the
+ *   double frees and the wild read sit in stbi_load_gif_from_memory's
+ *   animation loop, which we never call.
+ * - The vertical flip path is never enabled.
+ * The pixel cap is checked from the header before stb allocates anything,
+ * and the fuzz harnesses run this exact file under ASan and UBSan.
+ */
+#include "core/image.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+/* A second line of defence behind max_pixels: no side above 32768. */
+#define STBI_MAX_DIMENSIONS (1 << 15)
+#define STB_IMAGE_IMPLEMENTATION
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wmisleading-indentation"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#include <stb/stb_image.h>
+#pragma GCC diagnostic pop
+
+enum rf_result img_probe(const unsigned char *buf, size_t len, int *width,
+                         int *height)
+{
+    int comp;
+
+    if (len == 0 || len > (size_t)0x7fffffff) {
+        return RF_ERR_DECODE;
+    }
+    if (!stbi_info_from_memory(buf, (int)len, width, height, &comp)) {
+        return RF_ERR_DECODE;
+    }
+    if (*width <= 0 || *height <= 0) {
+        return RF_ERR_DECODE;
+    }
+    return RF_OK;
+}
+
+enum rf_result img_decode(const unsigned char *buf, size_t len,
+                          long long max_pixels, struct img *out,
+                          char *err, size_t errlen)
+{
+    int w, h, comp;
+    unsigned char *pixels;
+
+    memset(out, 0, sizeof(*out));
+    if (img_probe(buf, len, &w, &h) != RF_OK) {
+        snprintf(err, errlen, "unreadable image header");
+        return RF_ERR_DECODE;
+    }
+    if ((long long)w * (long long)h > max_pixels) {
+        snprintf(err, errlen, "image %dx%d over the pixel cap %lld", w, h,
+                 max_pixels);
+        return RF_ERR_TOO_MANY_PIXELS;
+    }
+
+    pixels = stbi_load_from_memory(buf, (int)len, &w, &h, &comp, 3);
+    if (pixels == NULL) {
+        const char *why = stbi_failure_reason();
+
+        snprintf(err, errlen, "decode failed: %s", why ? why : "unknown");
+        return strcmp(why ? why : "", "outofmem") == 0 ? RF_ERR_NOMEM
+                                                       : RF_ERR_DECODE;
+    }
+
+    /* The decoder re-reads the header; it must agree with the probe. */
+    if ((long long)w * (long long)h > max_pixels) {
+        stbi_image_free(pixels);
+        snprintf(err, errlen, "image %dx%d over the pixel cap", w, h);
+        return RF_ERR_TOO_MANY_PIXELS;
+    }
+
+    out->width = w;
+    out->height = h;
+    out->rgb = pixels;
+    return RF_OK;
+}
+
+void img_release(struct img *im)
+{
+    if (im == NULL) {
+        return;
+    }
+    stbi_image_free(im->rgb);
+    memset(im, 0, sizeof(*im));
+}

@@ -1,0 +1,155 @@
+/* Binding or inheriting the FastCGI listening socket (fcgi/listen.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "fcgi/listen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int inherited(char *err, size_t errlen)
+{
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+
+    if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+        !listening) {
+        snprintf(err, errlen, "no --socket given and fd 0 is not a "
+                 "listening socket (start under spawn-fcgi, or pass "
+                 "--socket unix:/path or host:port)");
+        return -1;
+    }
+    return 0;
+}
+
+static int bind_unix(const char *path, const struct config *cfg, char *err,
+                     size_t errlen)
+{
+    struct sockaddr_un addr;
+    struct stat st;
+    int fd;
+
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        snprintf(err, errlen, "unix socket path too long: %s", path);
+        return -1;
+    }
+    /* Replace a socket left by a previous run, never a regular file. */
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a socket", path);
+            return -1;
+        }
+        unlink(path);
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (chmod(path, (mode_t)cfg->socket_mode) != 0) {
+        snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (listen(fd, cfg->backlog) != 0) {
+        snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    return fd;
+
+fail:
+    close(fd);
+    return -1;
+}
+
+static int bind_tcp(const char *spec, const struct config *cfg, char *err,
+                    size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    const char *h = spec;
+    size_t hlen;
+    struct addrinfo hints, *res = NULL, *ai;
+    int fd = -1, one = 1, rc;
+
+    if (colon == NULL || colon == spec || colon[1] == '\0') {
+        snprintf(err, errlen, "socket \"%s\" is not unix:/path or "
+                 "host:port", spec);
+        return -1;
+    }
+    hlen = (size_t)(colon - spec);
+    if (spec[0] == '[' && hlen >= 2 && colon[-1] == ']') {
+        h = spec + 1;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(host)) {
+        snprintf(err, errlen, "host name too long in \"%s\"", spec);
+        return -1;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", spec,
+                 gai_strerror(rc));
+        return -1;
+    }
+
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            listen(fd, cfg->backlog) == 0) {
+            break;
+        }
+        snprintf(err, errlen, "bind %s: %s", spec, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int listen_open(const struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->socket[0] == '\0') {
+        return inherited(err, errlen) == 0 ? 0 : -1;
+    }
+    if (strncmp(cfg->socket, "unix:", 5) == 0) {
+        return bind_unix(cfg->socket + 5, cfg, err, errlen);
+    }
+    return bind_tcp(cfg->socket, cfg, err, errlen);
+}
+
+void listen_cleanup(const struct config *cfg)
+{
+    struct stat st;
+    const char *path = cfg->socket + 5;
+
+    if (strncmp(cfg->socket, "unix:", 5) == 0 && lstat(path, &st) == 0 &&
+        S_ISSOCK(st.st_mode)) {
+        unlink(path);
+    }
+}

@@ -1,0 +1,25 @@
+/*
+ * A worker process: loads the model after fork(), then accepts FastCGI
+ * requests on the inherited listening socket and serves them one at a time.
+ */
+#ifndef REFACE_FCGI_WORKER_H
+#define REFACE_FCGI_WORKER_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+
+/* Exit code of a worker that cannot start (bad model, card or contract). */
+#define WORKER_EXIT_CANNOT_START 78
+
+/*
+ * Runs in the child right after fork(), never returns: exits 0 after a
+ * graceful stop (SIGTERM: the request in hand is finished first), or
+ * WORKER_EXIT_CANNOT_START if the model cannot be loaded. `model_bytes` is
+ * the file the master read before forking.
+ */
+void worker_main(const struct config *cfg, int listen_fd,
+                 const void *model_bytes, size_t model_len)
+    __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,415 @@
+/*
+ * reface-eval: runs the server's own pipeline (core/predict.c, the code each
+ * worker runs) over a folder with a labels.csv, and prints accuracy per
+ * source: age MAE, gender accuracy, emotion top-1, and the total-variation
+ * distance to soft emotion labels. No FastCGI, no Python.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/predict.h"
+
+#define EVAL_MAX_SOURCES 16
+#define EVAL_FIELDS 6
+
+struct tally {
+    char source[64];
+    int n, failed;
+    int age_n;
+    double age_abs;
+    int gender_n, gender_ok;
+    int emo_n, emo_ok;
+    int tv_n;
+    double tv_sum;
+};
+
+struct eval {
+    struct tally sources[EVAL_MAX_SOURCES + 1]; /* the last is "all" */
+    int n_sources;
+};
+
+/*
+ * Splits one CSV record (RFC 4180 quoting) in place into `fields`. Returns
+ * the number of fields found.
+ */
+static int csv_split(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *r = line, *w = line;
+
+    while (n < max) {
+        fields[n++] = w;
+        if (*r == '"') {
+            r++;
+            for (;;) {
+                if (*r == '\0') {
+                    break;
+                }
+                if (*r == '"' && r[1] == '"') {
+                    *w++ = '"';
+                    r += 2;
+                } else if (*r == '"') {
+                    r++;
+                    break;
+                } else {
+                    *w++ = *r++;
+                }
+            }
+        }
+        while (*r != '\0' && *r != ',' && *r != '\n' && *r != '\r') {
+            *w++ = *r++;
+        }
+        if (*r != ',') {
+            *w = '\0';
+            break;
+        }
+        r++;
+        *w++ = '\0';
+    }
+    return n;
+}
+
+static struct tally *tally_for(struct eval *ev, const char *source)
+{
+    for (int i = 0; i < ev->n_sources; i++) {
+        if (strcmp(ev->sources[i].source, source) == 0) {
+            return &ev->sources[i];
+        }
+    }
+    if (ev->n_sources == EVAL_MAX_SOURCES) {
+        return NULL;
+    }
+    snprintf(ev->sources[ev->n_sources].source, 64, "%s", source);
+    return &ev->sources[ev->n_sources++];
+}
+
+static void *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    struct stat st;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && st.st_size > 0) {
+        buf = malloc((size_t)st.st_size);
+        if (buf != NULL &&
+            fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+            free(buf);
+            buf = NULL;
+        }
+        *len = (size_t)st.st_size;
+    }
+    fclose(f);
+    return buf;
+}
+
+static int label_index(const struct card *card, const char *name)
+{
+    for (int i = 0; i < card->n_labels; i++) {
+        if (strcmp(card->labels[i], name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Half the L1 distance between the soft label and the prediction, over
+ * the union of both label sets (a label the model lacks counts as 0). */
+static int tv_distance(const char *json, const struct card *card,
+                       const struct prediction *p, double *out)
+{
+    json_t *root = json_loads(json, 0, NULL);
+    const char *key;
+    json_t *value;
+    double sum = 0.0, covered = 0.0;
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return -1;
+    }
+    json_object_foreach(root, key, value) {
+        int k = label_index(card, key);
+        double q = json_number_value(value);
+        double m = k >= 0 ? p->emotions[k] : 0.0;
+
+        sum += fabs(q - m);
+        covered += m;
+    }
+    /* Model labels absent from the soft label's keys. */
+    sum += fabs(1.0 - covered) > 0 ? 1.0 - covered : 0.0;
+    json_decref(root);
+    *out = 0.5 * sum;
+    return 0;
+}
+
+static void add(struct tally *t, const char **f, const struct card *card,
+                const struct prediction *p, int ok)
+{
+    t->n++;
+    if (!ok) {
+        t->failed++;
+        return;
+    }
+    if (f[1][0] != '\0') {
+        t->age_n++;
+        t->age_abs += fabs(p->age - atof(f[1]));
+    }
+    if (f[2][0] != '\0') {
+        int male = p->p_male >= 0.5;
+
+        t->gender_n++;
+        t->gender_ok += (strcmp(f[2], "male") == 0) == male;
+    }
+    if (f[3][0] != '\0') {
+        t->emo_n++;
+        t->emo_ok += strcmp(card->labels[p->ranked[0]], f[3]) == 0;
+    }
+    if (f[5][0] != '\0') {
+        double tv;
+
+        if (tv_distance(f[5], card, p, &tv) == 0) {
+            t->tv_n++;
+            t->tv_sum += tv;
+        }
+    }
+}
+
+static void progress(int done, int total)
+{
+    int width = 30, filled = total ? done * width / total : width;
+
+    if (!isatty(STDERR_FILENO)) {
+        return;
+    }
+    fprintf(stderr, "\r[%.*s%*s] %d/%d", filled,
+            "==============================", width - filled, "", done,
+            total);
+    if (done == total) {
+        fputc('\n', stderr);
+    }
+}
+
+static void print_metric(int n, double value, const char *fmt)
+{
+    if (n == 0) {
+        printf(" %12s", "-");
+    } else {
+        char cell[32];
+
+        snprintf(cell, sizeof(cell), fmt, value, n);
+        printf(" %12s", cell);
+    }
+}
+
+static void print_table(const struct eval *ev, const struct card *card)
+{
+    printf("model %s, %d emotion labels\n", card->name, card->n_labels);
+    printf("%-12s %5s %6s %12s %12s %12s %12s\n", "source", "n", "failed",
+           "age MAE", "gender acc", "emotion top1", "emotion TV");
+    for (int i = 0; i <= ev->n_sources; i++) {
+        const struct tally *t = i < ev->n_sources
+                                    ? &ev->sources[i]
+                                    : &ev->sources[EVAL_MAX_SOURCES];
+
+        printf("%-12s %5d %6d", t->source, t->n, t->failed);
+        print_metric(t->age_n, t->age_n ? t->age_abs / t->age_n : 0,
+                     "%.2f (%d)");
+        print_metric(t->gender_n,
+                     t->gender_n ? 100.0 * t->gender_ok / t->gender_n : 0,
+                     "%.1f%% (%d)");
+        print_metric(t->emo_n, t->emo_n ? 100.0 * t->emo_ok / t->emo_n : 0,
+                     "%.1f%% (%d)");
+        print_metric(t->tv_n, t->tv_n ? t->tv_sum / t->tv_n : 0,
+                     "%.3f (%d)");
+        printf("\n");
+    }
+}
+
+static int write_json(const struct eval *ev, const struct card *card,
+                      const struct config *cfg, const char *path)
+{
+    json_t *root = json_pack("{s:s, s:f, s:o}", "model", card->name,
+                             "crop", cfg->crop, "sources", json_object());
+    json_t *sources = json_object_get(root, "sources");
+    int rc;
+
+    for (int i = 0; i <= ev->n_sources; i++) {
+        const struct tally *t = i < ev->n_sources
+                                    ? &ev->sources[i]
+                                    : &ev->sources[EVAL_MAX_SOURCES];
+        json_t *row = json_pack("{s:i, s:i}", "n", t->n, "failed", t->failed);
+
+        if (t->age_n) {
+            json_object_set_new(row, "age_mae",
+                                json_real(t->age_abs / t->age_n));
+        }
+        if (t->gender_n) {
+            json_object_set_new(row, "gender_accuracy",
+                                json_real((double)t->gender_ok / t->gender_n));
+        }
+        if (t->emo_n) {
+            json_object_set_new(row, "emotion_top1",
+                                json_real((double)t->emo_ok / t->emo_n));
+        }
+        if (t->tv_n) {
+            json_object_set_new(row, "emotion_tv",
+                                json_real(t->tv_sum / t->tv_n));
+        }
+        json_object_set_new(sources, t->source, row);
+    }
+    rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    json_decref(root);
+    return rc;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: reface-eval [--model M.pt] [--crop F] [--limit N]\n"
+        "                   [--json OUT] DIR\n"
+        "Runs the server's C pipeline on every image listed in\n"
+        "DIR/labels.csv (columns file,age,gender,emotion,source,\n"
+        "emotions_json) and prints accuracy per source.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "model", required_argument, NULL, 'm' },
+        { "crop", required_argument, NULL, 'c' },
+        { "limit", required_argument, NULL, 'n' },
+        { "json", required_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct config cfg;
+    struct predictor_status st;
+    struct predictor *pred;
+    struct eval *ev;
+    char err[512], path[4096], line[8192];
+    const char *json_out = NULL;
+    void *model;
+    size_t model_len = 0;
+    int opt, limit = -1, total = 0, done = 0;
+    FILE *csv;
+
+    config_defaults(&cfg);
+    rlog_setup("eval", RLOG_WARN);
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        const char *key = opt == 'm' ? "model" : opt == 'c' ? "crop" : NULL;
+
+        if (key != NULL) {
+            if (config_set(&cfg, key, optarg, err, sizeof(err)) != RF_OK) {
+                fprintf(stderr, "reface-eval: %s\n", err);
+                return 2;
+            }
+        } else if (opt == 'n') {
+            limit = atoi(optarg);
+        } else if (opt == 'j') {
+            json_out = optarg;
+        } else {
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    snprintf(path, sizeof(path), "%s/labels.csv", argv[optind]);
+    csv = fopen(path, "r");
+    if (csv == NULL) {
+        fprintf(stderr, "reface-eval: cannot open %s: %s\n", path,
+                strerror(errno));
+        return 1;
+    }
+    while (fgets(line, sizeof(line), csv) != NULL) {
+        total++;
+    }
+    total = total > 0 ? total - 1 : 0;
+    if (limit >= 0 && limit < total) {
+        total = limit;
+    }
+    rewind(csv);
+
+    model = slurp(cfg.model, &model_len);
+    if (model == NULL) {
+        fprintf(stderr, "reface-eval: cannot read model %s\n", cfg.model);
+        fclose(csv);
+        return 1;
+    }
+    pred = predictor_new(&cfg, model, model_len, &st, err, sizeof(err));
+    free(model);
+    if (pred == NULL) {
+        fprintf(stderr, "reface-eval: %s\n", err);
+        fclose(csv);
+        return 1;
+    }
+
+    ev = calloc(1, sizeof(*ev));
+    if (ev == NULL) {
+        predictor_free(pred);
+        fclose(csv);
+        return 1;
+    }
+    snprintf(ev->sources[EVAL_MAX_SOURCES].source, 64, "all");
+
+    if (fgets(line, sizeof(line), csv) == NULL) { /* the header */
+        line[0] = '\0';
+    }
+    while (done < total && fgets(line, sizeof(line), csv) != NULL) {
+        char *f[EVAL_FIELDS];
+        struct prediction p;
+        struct tally *t;
+        unsigned char *img;
+        size_t len = 0;
+        int ok = 0;
+
+        if (csv_split(line, f, EVAL_FIELDS) != EVAL_FIELDS) {
+            fprintf(stderr, "reface-eval: skipping malformed row %d\n",
+                    done + 2);
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", argv[optind], f[0]);
+        img = slurp(path, &len);
+        if (img != NULL) {
+            ok = predictor_run(pred, img, len, &p, err, sizeof(err)) == RF_OK;
+            if (!ok) {
+                fprintf(stderr, "\nreface-eval: %s: %s\n", f[0], err);
+            }
+            free(img);
+        } else {
+            fprintf(stderr, "\nreface-eval: cannot read %s\n", path);
+        }
+        t = tally_for(ev, f[4][0] ? f[4] : "unknown");
+        if (t != NULL) {
+            add(t, (const char **)f, predictor_card(pred), &p, ok);
+        }
+        add(&ev->sources[EVAL_MAX_SOURCES], (const char **)f,
+            predictor_card(pred), &p, ok);
+        progress(++done, total);
+    }
+    fclose(csv);
+
+    print_table(ev, predictor_card(pred));
+    if (json_out != NULL &&
+        write_json(ev, predictor_card(pred), &cfg, json_out) != 0) {
+        fprintf(stderr, "reface-eval: cannot write %s\n", json_out);
+    }
+    predictor_free(pred);
+    free(ev);
+    return 0;
+}
