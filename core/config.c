@@ -25,7 +25,11 @@ const char config_help[] =
     "  max_header  bytes of one part's headers (default 8192)\n"
     "  crop        centred crop before the model, fraction of each side,\n"
     "              0.1..1 (default 0.8, chosen with make eval)\n"
-    "  log_level   error, warn, notice, info or debug (default info)\n";
+    "  log_level   error, warn, notice, info or debug (default info)\n"
+    "  user        when started as root, switch to this user after\n"
+    "              binding the socket and reading the model\n"
+    "  group       group for that switch and for the unix socket\n"
+    "              (default: the user's primary group)\n";
 
 void config_defaults(struct config *c)
 {
@@ -135,6 +139,10 @@ enum rf_result config_set(struct config *c, const char *key,
     } else if (strcmp(key, "log_level") == 0) {
         bad = rlog_level_parse(value) < 0 ||
               set_string(c->log_level, sizeof(c->log_level), value);
+    } else if (strcmp(key, "user") == 0) {
+        bad = set_string(c->user, sizeof(c->user), value);
+    } else if (strcmp(key, "group") == 0) {
+        bad = set_string(c->group, sizeof(c->group), value);
     } else {
         snprintf(err, errlen, "unknown setting \"%s\"", key);
         return RF_ERR_CONFIG;

@@ -26,6 +26,8 @@ struct config {
     size_t max_header;            /* bytes of one part's header block */
     double crop;                  /* centred crop, fraction of each side */
     char log_level[16];
+    char user[64];                /* when started as root: run as this */
+    char group[64];               /* "" = the user's primary group */
 };
 
 /* Fills `c` with the documented defaults. */

@@ -16,6 +16,8 @@
 
 /* Room for age, P(male) and every label of the largest allowed card. */
 #define PREDICT_MAX_COLS (2 + CARD_MAX_LABELS)
+/* Forwards run at start-up after the contract check (see predictor_new). */
+#define PREDICT_WARMUP_RUNS 2
 
 struct predictor {
     struct sniffer *sniffer;
@@ -129,16 +131,73 @@ static enum rf_result check_contract(struct predictor *p, char *err,
     return RF_OK;
 }
 
+enum rf_result predictor_source_read(const struct config *cfg,
+                                     struct predictor_source *src,
+                                     char *err, size_t errlen)
+{
+    char card_path[CONFIG_PATH_MAX + 8];
+    struct stat st;
+    size_t got;
+    FILE *f;
+
+    memset(src, 0, sizeof(*src));
+    f = fopen(cfg->model, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open model \"%s\": %s", cfg->model,
+                 strerror(errno));
+        return RF_ERR_IO;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size <= 0) {
+        snprintf(err, errlen, "model \"%s\" is not a non-empty file",
+                 cfg->model);
+        fclose(f);
+        return RF_ERR_IO;
+    }
+    src->model = malloc((size_t)st.st_size);
+    if (src->model == NULL) {
+        snprintf(err, errlen, "out of memory reading \"%s\"", cfg->model);
+        fclose(f);
+        return RF_ERR_NOMEM;
+    }
+    got = fread(src->model, 1, (size_t)st.st_size, f);
+    fclose(f);
+    if (got != (size_t)st.st_size) {
+        snprintf(err, errlen, "short read on \"%s\"", cfg->model);
+        return RF_ERR_IO;
+    }
+    src->model_len = got;
+
+    card_default(&src->card, base_name(cfg->model));
+    config_card_path(cfg, card_path, sizeof(card_path));
+    if (stat(card_path, &st) == 0 || cfg->card[0] != '\0') {
+        enum rf_result r = card_load(card_path, &src->card, err, errlen);
+
+        if (r != RF_OK) {
+            return r;
+        }
+        src->card_found = 1;
+    }
+    return RF_OK;
+}
+
+void predictor_source_release(struct predictor_source *src)
+{
+    if (src == NULL) {
+        return;
+    }
+    free(src->model);
+    memset(src, 0, sizeof(*src));
+}
+
 struct predictor *predictor_new(const struct config *cfg,
-                                const void *model_bytes, size_t len,
+                                const struct predictor_source *src,
                                 struct predictor_status *status,
                                 char *err, size_t errlen)
 {
     struct predictor *p;
     struct model_info info;
     struct timespec start;
-    struct stat st;
-    char card_path[CONFIG_PATH_MAX + 8];
 
     memset(status, 0, sizeof(*status));
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -150,15 +209,7 @@ struct predictor *predictor_new(const struct config *cfg,
     }
     p->max_pixels = cfg->max_pixels;
     p->crop = cfg->crop;
-
-    card_default(&p->card, base_name(cfg->model));
-    config_card_path(cfg, card_path, sizeof(card_path));
-    if (stat(card_path, &st) == 0 || cfg->card[0] != '\0') {
-        if (card_load(card_path, &p->card, err, errlen) != RF_OK) {
-            goto fail;
-        }
-        status->card_found = 1;
-    }
+    p->card = src->card;
 
     p->spec.size = p->card.input_size;
     memcpy(p->spec.mean, p->card.mean, sizeof(p->spec.mean));
@@ -175,8 +226,8 @@ struct predictor *predictor_new(const struct config *cfg,
         goto fail;
     }
 
-    p->model = model_load(model_bytes, len, cfg->threads, &info, err,
-                          errlen);
+    p->model = model_load(src->model, src->model_len, cfg->threads, &info,
+                          err, errlen);
     if (p->model == NULL) {
         goto fail;
     }
@@ -186,6 +237,20 @@ struct predictor *predictor_new(const struct config *cfg,
 
     if (check_contract(p, err, errlen) != RF_OK) {
         goto fail;
+    }
+    /*
+     * TorchScript's profiling executor specialises the graph during the
+     * first runs; without these the first two requests of every worker
+     * take several times longer than the rest.
+     */
+    for (int i = 0; i < PREDICT_WARMUP_RUNS; i++) {
+        float row[PREDICT_MAX_COLS];
+        int cols;
+
+        if (model_forward(p->model, p->tensor, 1, p->spec.size, row,
+                          PREDICT_MAX_COLS, &cols, err, errlen) != RF_OK) {
+            goto fail;
+        }
     }
     status->load_ms = (double)elapsed_us(&start) / 1000.0;
     return p;

@@ -36,24 +36,46 @@ struct prediction {
 
 struct predictor;
 
+/*
+ * What a worker needs from disk, read by the master before fork() so that
+ * workers need no file access and can run unprivileged: the model file's
+ * bytes and its card. Nothing here touches libtorch.
+ */
+struct predictor_source {
+    void *model;          /* owned: the TorchScript file's bytes */
+    size_t model_len;
+    struct card card;
+    int card_found;       /* 0: no card, the original Reface defaults */
+};
+
+/*
+ * Reads cfg->model and its card (config_card_path(); a missing card means
+ * card_default()). Returns RF_ERR_IO or RF_ERR_CONFIG with a reason in
+ * `err`; release with predictor_source_release() in every case.
+ */
+enum rf_result predictor_source_read(const struct config *cfg,
+                                     struct predictor_source *src,
+                                     char *err, size_t errlen);
+
+/* Frees the model bytes; safe on a zeroed or released source. */
+void predictor_source_release(struct predictor_source *src);
+
 struct predictor_status {
     double load_ms;        /* model load, optimisation and dummy forward */
     int model_optimized;
     int model_half;
-    int card_found;        /* 0: the card was missing, defaults are used */
     char note[256];        /* why optimisation was skipped, if it was */
 };
 
 /*
- * Builds a worker's predictor: libmagic, the model from `len` bytes at
- * `model_bytes` (copied), its card (config_card_path(); a missing card
- * means the original Reface defaults), then one dummy forward that checks
- * the model contract. Run it after fork(). Returns NULL and a reason in
- * `err` that says what is wrong (RF_ERR_CONTRACT-class problems name the
- * shape found and the shape expected).
+ * Builds a worker's predictor from `src` (borrowed; the model bytes are
+ * copied into libtorch): libmagic, the model, then one dummy forward that
+ * checks the model contract against the card. Run it after fork(). Returns
+ * NULL and a reason in `err` that says what is wrong (for the contract:
+ * the shape found and the shape expected).
  */
 struct predictor *predictor_new(const struct config *cfg,
-                                const void *model_bytes, size_t len,
+                                const struct predictor_source *src,
                                 struct predictor_status *status,
                                 char *err, size_t errlen);
 

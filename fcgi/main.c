@@ -3,17 +3,19 @@
  * reads the model file, opens the listening socket and hands over to the
  * master, which forks the workers.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/predict.h"
 #include "fcgi/listen.h"
 #include "fcgi/master.h"
 
@@ -46,42 +48,61 @@ static void usage(FILE *out)
         config_help);
 }
 
-/* Reads the whole model file; the master keeps it for every worker. */
-static void *read_file(const char *path, size_t *len, char *err,
-                       size_t errlen)
+/*
+ * When started as root with a user configured, hands the unix socket to
+ * that user and group and switches to them for good, before any worker
+ * exists. Returns 0, or -1 with a reason in `err`.
+ */
+static int drop_privileges(const struct config *cfg, char *err,
+                           size_t errlen)
 {
-    struct stat st;
-    void *buf = NULL;
-    size_t got = 0;
-    FILE *f = fopen(path, "rb");
+    struct passwd *pw;
+    struct group *gr;
+    gid_t gid;
 
-    if (f == NULL) {
-        snprintf(err, errlen, "cannot open model \"%s\": %s", path,
+    if (geteuid() != 0) {
+        return 0;
+    }
+    if (cfg->user[0] == '\0') {
+        rlog(RLOG_WARN, "master", "running as root: set \"user\" to run "
+             "the workers unprivileged");
+        return 0;
+    }
+    pw = getpwnam(cfg->user);
+    if (pw == NULL) {
+        snprintf(err, errlen, "unknown user \"%s\"", cfg->user);
+        return -1;
+    }
+    gid = pw->pw_gid;
+    if (cfg->group[0] != '\0') {
+        gr = getgrnam(cfg->group);
+        if (gr == NULL) {
+            snprintf(err, errlen, "unknown group \"%s\"", cfg->group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if (strncmp(cfg->socket, "unix:", 5) == 0 &&
+        chown(cfg->socket + 5, pw->pw_uid, gid) != 0) {
+        snprintf(err, errlen, "chown %s: %s", cfg->socket + 5,
                  strerror(errno));
-        return NULL;
+        return -1;
     }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_size <= 0) {
-        snprintf(err, errlen, "model \"%s\" is not a non-empty file", path);
-        goto out;
+    if (setgroups(1, &gid) != 0 || setgid(gid) != 0 ||
+        setuid(pw->pw_uid) != 0) {
+        snprintf(err, errlen, "cannot switch to %s: %s", cfg->user,
+                 strerror(errno));
+        return -1;
     }
-    buf = malloc((size_t)st.st_size);
-    if (buf == NULL) {
-        snprintf(err, errlen, "out of memory reading \"%s\"", path);
-        goto out;
+    /* Make sure there is no way back. */
+    if (setuid(0) == 0) {
+        snprintf(err, errlen, "privileges could be regained after the "
+                 "switch to %s", cfg->user);
+        return -1;
     }
-    got = fread(buf, 1, (size_t)st.st_size, f);
-    if (got != (size_t)st.st_size) {
-        snprintf(err, errlen, "short read on \"%s\"", path);
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    *len = got;
-
-out:
-    fclose(f);
-    return buf;
+    rlog(RLOG_NOTICE, "master", "running as user %s (uid %ld, gid %ld)",
+         cfg->user, (long)pw->pw_uid, (long)gid);
+    return 0;
 }
 
 static const struct option long_options[] = {
@@ -100,6 +121,8 @@ static const struct option long_options[] = {
     { "max-header", required_argument, NULL, 0 },
     { "crop", required_argument, NULL, 0 },
     { "log-level", required_argument, NULL, 0 },
+    { "user", required_argument, NULL, 0 },
+    { "group", required_argument, NULL, 0 },
     { NULL, 0, NULL, 0 },
 };
 
@@ -167,8 +190,7 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     char err[CONFIG_PATH_MAX + 128];
-    void *model;
-    size_t model_len = 0;
+    struct predictor_source src;
     int fd, rc;
 
     config_defaults(&cfg);
@@ -179,26 +201,31 @@ int main(int argc, char **argv)
     }
     rlog_setup("master", (enum rlog_level)rlog_level_parse(cfg.log_level));
 
-    model = read_file(cfg.model, &model_len, err, sizeof(err));
-    if (model == NULL) {
+    /* Read before dropping privileges: the files may be root's alone. */
+    if (predictor_source_read(&cfg, &src, err, sizeof(err)) != RF_OK) {
         rlog(RLOG_ERROR, "master", "%s", err);
+        predictor_source_release(&src);
         return 1;
     }
 
     fd = listen_open(&cfg, err, sizeof(err));
-    if (fd < 0) {
+    if (fd < 0 || drop_privileges(&cfg, err, sizeof(err)) != 0) {
         rlog(RLOG_ERROR, "master", "%s", err);
-        free(model);
+        if (fd >= 0) {
+            close(fd);
+            listen_cleanup(&cfg);
+        }
+        predictor_source_release(&src);
         return 1;
     }
-    rlog(RLOG_NOTICE, "master", "listening on %s, model %s (%zu bytes)",
-         cfg.socket[0] ? cfg.socket : "inherited fd 0", cfg.model,
-         model_len);
+    rlog(RLOG_NOTICE, "master", "listening on %s, model %s (%zu bytes, "
+         "card %s)", cfg.socket[0] ? cfg.socket : "inherited fd 0",
+         cfg.model, src.model_len, src.card_found ? "found" : "missing");
 
-    rc = master_run(&cfg, fd, model, model_len);
+    rc = master_run(&cfg, fd, &src);
 
     close(fd);
     listen_cleanup(&cfg);
-    free(model);
+    predictor_source_release(&src);
     return rc;
 }

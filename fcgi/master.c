@@ -36,8 +36,7 @@ enum stop_mode { RUNNING, STOP_GRACEFUL, STOP_FAST };
 struct pool {
     const struct config *cfg;
     int listen_fd;
-    const void *model;
-    size_t model_len;
+    const struct predictor_source *src;
     int size;
     struct slot slots[POOL_MAX];
     enum stop_mode stop;
@@ -85,7 +84,7 @@ static void spawn(struct pool *p, int i, const sigset_t *old_mask)
     if (pid == 0) {
         /* Child: from here on this is a worker, never the master. */
         sigprocmask(SIG_SETMASK, old_mask, NULL);
-        worker_main(p->cfg, p->listen_fd, p->model, p->model_len);
+        worker_main(p->cfg, p->listen_fd, p->src);
     }
     p->slots[i].pid = pid;
     p->slots[i].started = now_s();
@@ -168,7 +167,7 @@ static void begin_stop(struct pool *p, int sig)
 }
 
 int master_run(const struct config *cfg, int listen_fd,
-               const void *model_bytes, size_t model_len)
+               const struct predictor_source *src)
 {
     struct pool pool;
     struct pool *p = &pool;
@@ -177,8 +176,7 @@ int master_run(const struct config *cfg, int listen_fd,
     memset(p, 0, sizeof(*p));
     p->cfg = cfg;
     p->listen_fd = listen_fd;
-    p->model = model_bytes;
-    p->model_len = model_len;
+    p->src = src;
     p->size = cfg->workers;
     if (p->size <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -9,14 +9,16 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "core/predict.h"
 
 /*
  * Runs the pool until SIGTERM (graceful: each worker finishes the request
- * in hand), SIGINT or SIGQUIT (fast). `model_bytes` (borrowed) is the model
- * file, read once here and shared with the children copy-on-write. Returns
- * the process exit code: 0 after a stop, 1 if a worker could not start.
+ * in hand), SIGINT or SIGQUIT (fast). `src` (borrowed) is the model file
+ * and card, read once before forking and shared with the children
+ * copy-on-write. Returns the process exit code: 0 after a stop, 1 if a
+ * worker could not start.
  */
 int master_run(const struct config *cfg, int listen_fd,
-               const void *model_bytes, size_t model_len);
+               const struct predictor_source *src);
 
 #endif

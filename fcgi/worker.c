@@ -122,13 +122,21 @@ static int read_body(FCGX_Request *rq, size_t max_body, unsigned char **body,
 static void write_response(FCGX_Request *rq, const struct request *in,
                            const struct response *rs)
 {
-    FCGX_FPrintF(rq->out,
+    char head[RESPONSE_HEADERS_MAX + 256];
+    int n;
+
+    /* libfcgi's own printf lacks %zu; format the head here instead. */
+    n = snprintf(head, sizeof(head),
                  "Status: %d %s\r\n"
                  "Content-Type: %s\r\n"
                  "Content-Length: %zu\r\n"
                  "%s\r\n",
                  rs->status, status_reason(rs->status), rs->content_type,
                  rs->body_len, rs->headers);
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        return;
+    }
+    FCGX_PutStr(head, n, rq->out);
     if (rs->body_len > 0 && strcmp(in->method, "HEAD") != 0) {
         FCGX_PutStr((const char *)rs->body, (int)rs->body_len, rq->out);
     }
@@ -211,7 +219,7 @@ static void serve_one(const struct handler *h, FCGX_Request *fr)
 }
 
 void worker_main(const struct config *cfg, int listen_fd,
-                 const void *model_bytes, size_t model_len)
+                 const struct predictor_source *src)
 {
     struct predictor_status st;
     struct predictor *pred;
@@ -222,7 +230,7 @@ void worker_main(const struct config *cfg, int listen_fd,
     rlog_setup("worker", (enum rlog_level)rlog_level_parse(cfg->log_level));
     install_signals();
 
-    pred = predictor_new(cfg, model_bytes, model_len, &st, err, sizeof(err));
+    pred = predictor_new(cfg, src, &st, err, sizeof(err));
     if (pred == NULL) {
         rlog(RLOG_ERROR, "worker", "cannot start: %s", err);
         _exit(WORKER_EXIT_CANNOT_START);
@@ -232,7 +240,7 @@ void worker_main(const struct config *cfg, int listen_fd,
          predictor_card(pred)->name, predictor_card(pred)->n_labels,
          st.load_ms, st.model_optimized ? "yes" : "no",
          st.model_half ? "yes" : "no",
-         st.card_found ? "found" : "missing (original Reface defaults)",
+         src->card_found ? "found" : "missing (original Reface defaults)",
          st.note[0] ? " note=" : "", st.note);
 
     h.cfg = cfg;

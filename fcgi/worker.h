@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "core/predict.h"
 
 /* Exit code of a worker that cannot start (bad model, card or contract). */
 #define WORKER_EXIT_CANNOT_START 78
@@ -15,11 +16,11 @@
 /*
  * Runs in the child right after fork(), never returns: exits 0 after a
  * graceful stop (SIGTERM: the request in hand is finished first), or
- * WORKER_EXIT_CANNOT_START if the model cannot be loaded. `model_bytes` is
- * the file the master read before forking.
+ * WORKER_EXIT_CANNOT_START if the model cannot be loaded. `src` is what
+ * the master read from disk before forking.
  */
 void worker_main(const struct config *cfg, int listen_fd,
-                 const void *model_bytes, size_t model_len)
+                 const struct predictor_source *src)
     __attribute__((noreturn));
 
 #endif

@@ -296,12 +296,11 @@ int main(int argc, char **argv)
     };
     struct config cfg;
     struct predictor_status st;
+    struct predictor_source src;
     struct predictor *pred;
     struct eval *ev;
     char err[512], path[4096], line[8192];
     const char *json_out = NULL;
-    void *model;
-    size_t model_len = 0;
     int opt, limit = -1, total = 0, done = 0;
     FILE *csv;
 
@@ -345,14 +344,14 @@ int main(int argc, char **argv)
     }
     rewind(csv);
 
-    model = slurp(cfg.model, &model_len);
-    if (model == NULL) {
-        fprintf(stderr, "reface-eval: cannot read model %s\n", cfg.model);
+    if (predictor_source_read(&cfg, &src, err, sizeof(err)) != RF_OK) {
+        fprintf(stderr, "reface-eval: %s\n", err);
+        predictor_source_release(&src);
         fclose(csv);
         return 1;
     }
-    pred = predictor_new(&cfg, model, model_len, &st, err, sizeof(err));
-    free(model);
+    pred = predictor_new(&cfg, &src, &st, err, sizeof(err));
+    predictor_source_release(&src);
     if (pred == NULL) {
         fprintf(stderr, "reface-eval: %s\n", err);
         fclose(csv);
