@@ -34,6 +34,8 @@ static void test_defaults(void)
     CHECK_INT_EQ(c.max_header, 8192);
     CHECK_NEAR(c.crop, 0.8, 0.0);
     CHECK_STR_EQ(c.log_level, "info");
+    CHECK_STR_EQ(c.user, "");
+    CHECK_STR_EQ(c.group, "");
 }
 
 /* Sets key to value on a default config and expects it to be accepted. */
@@ -228,6 +230,23 @@ static void test_log_level(void)
     bad("log_level", "");
 }
 
+static void test_user_group(void)
+{
+    struct config c;
+    char big[sizeof(c.user) + 1];
+
+    good("user", "reface", &c);
+    CHECK_STR_EQ(c.user, "reface");
+    good("group", "www-data", &c);
+    CHECK_STR_EQ(c.group, "www-data");
+    good("group", "", &c);
+    CHECK_STR_EQ(c.group, "");
+    memset(big, 'u', sizeof(big));
+    big[sizeof(big) - 1] = '\0';       /* 64 bytes: one too many */
+    bad("user", big);
+    bad("group", big);
+}
+
 static void test_unknown_key(void)
 {
     struct config c, before;
@@ -358,6 +377,7 @@ int main(int argc, char **argv)
     RUN(test_limits);
     RUN(test_crop);
     RUN(test_log_level);
+    RUN(test_user_group);
     RUN(test_unknown_key);
     RUN(test_file_good);
     RUN(test_file_bad_lines);
