@@ -193,6 +193,16 @@ int master_run(const struct config *cfg, int listen_fd,
     sigaddset(&set, SIGQUIT);
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, &old_mask);
+    /*
+     * A signal whose action is "ignore" is dropped even while blocked, and
+     * a shell starts background jobs with SIGINT and SIGQUIT ignored: put
+     * every signal we wait for back to its default so none gets lost.
+     */
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sigismember(&set, sig) == 1) {
+            signal(sig, SIG_DFL);
+        }
+    }
 
     rlog(RLOG_NOTICE, "master", "starting %d workers", p->size);
     for (;;) {

@@ -1,0 +1,99 @@
+# Helpers for the end-to-end tests: start the real stack (scripts/run.sh:
+# the workers and nginx) on a loopback port, send requests with curl, count
+# checks. Source it from a test script run at the repo root.
+
+E2E_PORT=${E2E_PORT:-18080}
+E2E_BASE=http://127.0.0.1:$E2E_PORT
+e2e_passed=0
+e2e_failed=0
+e2e_stack_pid=
+
+ok() {
+    e2e_passed=$((e2e_passed + 1))
+    echo "ok $1"
+}
+
+not_ok() {
+    e2e_failed=$((e2e_failed + 1))
+    echo "not ok $1${2:+: $2}"
+}
+
+# check NAME CONDITION-COMMAND...: one check from a command's exit status.
+check() {
+    name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# Starts scripts/run.sh in its own process group and waits for /health.
+stack_start() {
+    log=$1
+    shift
+    PORT=$E2E_PORT setsid env "$@" scripts/run.sh > "$log" 2>&1 &
+    e2e_stack_pid=$!
+    i=0
+    until curl -fs -o /dev/null "$E2E_BASE/health"; do
+        i=$((i + 1))
+        if [ $i -gt 150 ] || ! kill -0 "$e2e_stack_pid" 2>/dev/null; then
+            echo "e2e: the stack did not come up; log:" >&2
+            tail -20 "$log" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# Stops the stack's whole process group, as systemd would, and waits until
+# none of its processes is left (a shell starts background jobs with SIGINT
+# ignored, so SIGTERM stands in for Ctrl-C here). Returns 1 if any process
+# of the group outlived the stop by 5 s.
+stack_stop() {
+    [ -n "$e2e_stack_pid" ] || return 0
+    kill -TERM "-$e2e_stack_pid" 2>/dev/null || true
+    i=0
+    while pgrep -g "$e2e_stack_pid" > /dev/null && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if pgrep -g "$e2e_stack_pid" > /dev/null; then
+        kill -KILL "-$e2e_stack_pid" 2>/dev/null || true
+        e2e_stack_pid=
+        return 1
+    fi
+    e2e_stack_pid=
+}
+
+# Pids of the stack's FastCGI processes (master and workers), sorted.
+stack_fcgi_pids() {
+    pgrep -g "$e2e_stack_pid" -f 'reface-fcgi' | sort | tr '\n' ' '
+}
+
+# request OUT_PREFIX CURL-ARGS...: writes OUT_PREFIX.status, .headers, .body
+request() {
+    out=$1
+    shift
+    curl -s -o "$out.body" -D "$out.headers" -w '%{http_code}' "$@" \
+        > "$out.status" 2>/dev/null || echo 000 > "$out.status"
+}
+
+status_of() {
+    cat "$1.status"
+}
+
+# json_get FILE KEY: prints a top-level value of a JSON body (Python is only
+# the test's tool here; nothing Python runs in the service).
+json_get() {
+    /usr/bin/python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))[sys.argv[2]]
+print(json.dumps(v) if isinstance(v, (dict, list)) else v)
+' "$1" "$2" 2>/dev/null
+}
+
+header_of() {
+    tr -d '\r' < "$1.headers" | sed -n "s/^$2: //Ip" | head -1
+}
+
+e2e_summary() {
+    echo "RESULT $1 $e2e_passed $e2e_failed"
+}

@@ -1,0 +1,178 @@
+#!/bin/sh
+# End-to-end: the real workers behind a real nginx on loopback, real
+# requests with curl. Every endpoint, every error of the API, the samples in
+# images/, a 10 MB+ body, and an /images round trip. Run from the repo root.
+set -u
+. tests/e2e/lib.sh
+
+work=$(mktemp -d /tmp/reface-e2e.XXXXXX)
+trap 'stack_stop; rm -rf "$work"' EXIT INT TERM
+
+if ! stack_start "$work/stack.log"; then
+    not_ok "stack starts"
+    e2e_summary e2e_api
+    exit 1
+fi
+ok "stack starts"
+pids_before=$(stack_fcgi_pids)
+
+# --- /health ---------------------------------------------------------------
+request "$work/h" "$E2E_BASE/health"
+check "health 200" [ "$(status_of "$work/h")" = 200 ]
+check "health status ok" [ "$(json_get "$work/h.body" status)" = ok ]
+check "health names the model" \
+    [ "$(json_get "$work/h.body" model)" = faceapi-agegender-expression ]
+request "$work/hh" -I "$E2E_BASE/health"
+check "HEAD health 200" [ "$(status_of "$work/hh")" = 200 ]
+
+# --- /predict on every sample ----------------------------------------------
+# expected: file, gender_name, age low, age high (the labels with the
+# model's known error: see README "Accuracy")
+while IFS=, read -r file gender lo hi; do
+    request "$work/p" -F "image=@images/$file" "$E2E_BASE/predict"
+    check "predict $file 200" [ "$(status_of "$work/p")" = 200 ]
+    check "predict $file is JSON" \
+        [ "$(header_of "$work/p" Content-Type)" = application/json ]
+    /usr/bin/python3 - "$work/p.body" "$gender" "$lo" "$hi" <<'PY'
+import json, sys
+body, gender, lo, hi = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+r = json.load(open(body))
+errors = []
+keys = ["age", "gender", "gender_name", "gender_probability", "emotion",
+        "emotion_confidence", "emotions"]
+for k in keys:
+    if k not in r:
+        errors.append("missing " + k)
+if not errors:
+    if not lo <= r["age"] <= hi:
+        errors.append("age %s not in [%s, %s]" % (r["age"], lo, hi))
+    if round(r["age"], 1) != r["age"]:
+        errors.append("age has more than one decimal")
+    if gender != "-" and r["gender_name"] != gender:
+        errors.append("gender %s, expected %s" % (r["gender_name"], gender))
+    if r["gender"] != (1 if r["gender_name"] == "male" else 0):
+        errors.append("gender code disagrees with gender_name")
+    if (r["gender_probability"] >= 0.5) != (r["gender"] == 1):
+        errors.append("gender_probability is not P(male)")
+    probs = list(r["emotions"].values())
+    if sorted(probs, reverse=True) != probs:
+        errors.append("emotions not most likely first")
+    if abs(sum(probs) - 1) > 1e-3:
+        errors.append("emotions sum to %g" % sum(probs))
+    if list(r["emotions"])[0] != r["emotion"] or probs[0] != r["emotion_confidence"]:
+        errors.append("emotion is not the top of emotions")
+    if set(r["emotions"]) != {"anger", "disgust", "fear", "happiness",
+                              "neutral", "sadness", "surprise"}:
+        errors.append("labels are not the model card's seven")
+print("; ".join(errors))
+sys.exit(1 if errors else 0)
+PY
+    if [ $? -eq 0 ]; then ok "predict $file fields"; else not_ok "predict $file fields"; fi
+done <<'CASES'
+ffhq_00064.jpg,male,17,31
+ffhq_00162.jpg,female,20,45
+utkface_12dc068b2d.jpg,female,25,45
+ferplus_fer0028735.png,-,0,100
+CASES
+
+# --- /images round trip ------------------------------------------------------
+request "$work/i" -F "image=@images/ffhq_00064.jpg" "$E2E_BASE/images"
+check "images 200" [ "$(status_of "$work/i")" = 200 ]
+check "images returns the upload byte for byte" cmp -s "$work/i.body" images/ffhq_00064.jpg
+check "images Content-Type from libmagic" \
+    [ "$(header_of "$work/i" Content-Type)" = image/jpeg ]
+request "$work/p" -F "image=@images/ffhq_00064.jpg" "$E2E_BASE/predict"
+check "X-Prediction-Age equals the JSON age" \
+    [ "$(header_of "$work/i" X-Prediction-Age)" = "$(json_get "$work/p.body" age)" ]
+check "X-Prediction-Gender equals gender_name" \
+    [ "$(header_of "$work/i" X-Prediction-Gender)" = "$(json_get "$work/p.body" gender_name)" ]
+check "X-Prediction-Gender-Code equals gender" \
+    [ "$(header_of "$work/i" X-Prediction-Gender-Code)" = "$(json_get "$work/p.body" gender)" ]
+check "X-Prediction-Gender-Probability equals gender_probability" \
+    [ "$(header_of "$work/i" X-Prediction-Gender-Probability)" = "$(json_get "$work/p.body" gender_probability)" ]
+check "X-Prediction-Emotion equals emotion" \
+    [ "$(header_of "$work/i" X-Prediction-Emotion)" = "$(json_get "$work/p.body" emotion)" ]
+check "X-Prediction-Emotion-Confidence equals emotion_confidence" \
+    [ "$(header_of "$work/i" X-Prediction-Emotion-Confidence)" = "$(json_get "$work/p.body" emotion_confidence)" ]
+emotions_header=$(header_of "$work/i" X-Prediction-Emotions)
+check "X-Prediction-Emotions equals emotions" /usr/bin/python3 -c '
+import json, sys
+a = json.loads(sys.argv[1]); b = json.load(open(sys.argv[2]))["emotions"]
+sys.exit(0 if list(a.items()) == list(b.items()) else 1)' "$emotions_header" "$work/p.body"
+request "$work/ip" -F "image=@images/ferplus_fer0028735.png" "$E2E_BASE/images"
+check "images PNG round trip" cmp -s "$work/ip.body" images/ferplus_fer0028735.png
+check "images PNG Content-Type" [ "$(header_of "$work/ip" Content-Type)" = image/png ]
+
+# --- errors ------------------------------------------------------------------
+# expect_error NAME STATUS MESSAGE CURL-ARGS...
+expect_error() {
+    name=$1 want_status=$2 want_message=$3
+    shift 3
+    request "$work/e" "$@"
+    got=$(status_of "$work/e")
+    msg=$(json_get "$work/e.body" error)
+    keys=$(/usr/bin/python3 -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))))' "$work/e.body" 2>/dev/null)
+    if [ "$got" = "$want_status" ] && [ "$msg" = "$want_message" ] &&
+       [ "$keys" = error ] &&
+       [ "$(header_of "$work/e" Content-Type)" = application/json ]; then
+        ok "$name"
+    else
+        not_ok "$name" "status $got, body $(head -c 200 "$work/e.body")"
+    fi
+}
+
+printf 'just some text, not an image\n' > "$work/text.jpg"
+head -c 300 images/ffhq_00064.jpg > "$work/truncated.jpg"
+# Valid PNG signatures and IHDRs claiming 8000 x 8000 pixels (over our
+# 40 Mpx cap) and 30000 x 30000 (over 1 GiB: stb's header check refuses it
+# as corrupt before our cap is asked, so that one is a 400).
+for side in 8000 30000; do
+/usr/bin/python3 - "$work/huge$side.png" $side <<'PY'
+import struct, sys, zlib
+side = int(sys.argv[2])
+ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+chunk = b"IHDR" + ihdr
+png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+open(sys.argv[1], "wb").write(png + b"\0" * 64)
+PY
+done
+head -c 11000000 /dev/zero > "$work/big.bin"
+
+expect_error "GET /predict is 405" 405 "Method not allowed" "$E2E_BASE/predict"
+check "405 names the allowed method" [ "$(header_of "$work/e" Allow)" = POST ]
+expect_error "GET /images is 405" 405 "Method not allowed" "$E2E_BASE/images"
+expect_error "POST /health is 405" 405 "Method not allowed" -X POST "$E2E_BASE/health"
+expect_error "unknown path is 404" 404 "Not found" "$E2E_BASE/nope"
+expect_error "unknown path POST is 404" 404 "Not found" -F "image=@images/ffhq_00064.jpg" "$E2E_BASE/predict/x"
+expect_error "no body is 400" 400 "Missing 'image' field in request" -X POST "$E2E_BASE/predict"
+expect_error "wrong Content-Type is 400" 400 "Missing 'image' field in request" \
+    -H 'Content-Type: application/json' --data-binary '{"image":1}' "$E2E_BASE/predict"
+expect_error "missing image field is 400" 400 "Missing 'image' field in request" \
+    -F "file=@images/ffhq_00064.jpg" "$E2E_BASE/predict"
+expect_error "malformed multipart is 400" 400 "Missing 'image' field in request" \
+    -H 'Content-Type: multipart/form-data; boundary=xyz' --data-binary 'garbage without delimiters' "$E2E_BASE/predict"
+expect_error "text named .jpg is 415" 415 "Unsupported image format" \
+    -F "image=@$work/text.jpg;type=image/jpeg" "$E2E_BASE/predict"
+expect_error "text named .jpg on /images is 415" 415 "Unsupported image format" \
+    -F "image=@$work/text.jpg;type=image/jpeg" "$E2E_BASE/images"
+expect_error "truncated JPEG is 400" 400 "Image could not be decoded" \
+    -F "image=@$work/truncated.jpg" "$E2E_BASE/predict"
+expect_error "image over the pixel cap is 413" 413 "Image dimensions too large" \
+    -F "image=@$work/huge8000.png" "$E2E_BASE/predict"
+expect_error "image over stb's 1 GiB limit is 400" 400 "Image could not be decoded" \
+    -F "image=@$work/huge30000.png" "$E2E_BASE/predict"
+expect_error "body over 10 MB is 413 from nginx" 413 "Request body too large" \
+    -F "image=@$work/big.bin" "$E2E_BASE/predict"
+
+# --- nothing died ------------------------------------------------------------
+request "$work/after" -F "image=@images/ffhq_00064.jpg" "$E2E_BASE/predict"
+check "a normal request still succeeds" [ "$(status_of "$work/after")" = 200 ]
+pids_after=$(stack_fcgi_pids)
+check "no worker died or restarted" [ "$pids_before" = "$pids_after" ]
+check "master and workers were running" [ "$(echo $pids_after | wc -w)" -ge 2 ]
+check "no worker logged an error" sh -c "! grep -a 'ERROR\|killed by signal' '$work/stack.log'"
+
+check "stop leaves no process of the stack behind" stack_stop
+
+e2e_summary e2e_api
+[ "$e2e_failed" -eq 0 ]
