@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Multi-task training of the Reface CBAM-ResNet (age MSE, gender BCE, soft-emotion KL).
 
-Usage: /usr/bin/python3 scripts/train_ffhq_soft.py --out DIR FOLDER [FOLDER ...]
+Usage: /usr/bin/python3 scripts/train_ffhq_soft.py --out DIR [FOLDER ...]
 Each FOLDER is a labels.csv folder or an FFHQ-Features (Azure JSON) folder; missing labels are
 masked out of their loss. Writes DIR/last.pt every epoch / --save-every steps and DIR/best.pt on
 the best validation loss; --resume continues from DIR/last.pt (or a given checkpoint).
@@ -23,6 +23,10 @@ from labels import EMOTIONS, load_folders  # noqa: E402
 from model_architecture import DEFAULT_DEPTHS, DEFAULT_WIDTHS, build_model, count_parameters  # noqa: E402
 # Preprocessing is shared with the C server's reference implementation: never re-implement it here.
 from preprocess import load_rgb, to_model_input  # noqa: E402
+
+
+# The shared training sources, so a bare `make train` needs no arguments. Never the eval sets.
+DEFAULT_DATA = ["/work/shared/train/ferplus", "/work/shared/train/utkface", "/work/shared/train/ffhq_azure"]
 
 
 class Progress:
@@ -159,7 +163,9 @@ def save_checkpoint(path, model, opt, state, args):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("folders", nargs="+", help="data folders (labels.csv or Azure JSON layout)")
+    p.add_argument("folders", nargs="*", default=DEFAULT_DATA,
+                   help="data folders (labels.csv or Azure JSON layout); default: the three "
+                        "/work/shared/train sources")
     p.add_argument("--out", default="models/train", help="checkpoint directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--resume-from", default=None, metavar="CKPT", help="continue from this checkpoint")
