@@ -97,7 +97,7 @@ enum rf_result config_set(struct config *c, const char *key,
             c->workers = (int)v;
         }
     } else if (strcmp(key, "model") == 0) {
-        bad = set_string(c->model, sizeof(c->model), value) || !*value;
+        bad = !*value || set_string(c->model, sizeof(c->model), value);
     } else if (strcmp(key, "card") == 0) {
         bad = set_string(c->card, sizeof(c->card), value);
     } else if (strcmp(key, "threads") == 0) {

@@ -40,6 +40,32 @@
 #include <stb/stb_image.h>
 #pragma GCC diagnostic pop
 
+/*
+ * stb refuses some headers as "too large" (over STBI_MAX_DIMENSIONS, or a
+ * PNG over 1 GiB of pixels), but stbi_info_from_memory() then tries the
+ * other decoders and the reason is lost. Asking each compiled decoder on
+ * its own (internal functions of the copy compiled into this file) tells a
+ * decompression bomb from a corrupt file, so the client gets a 413.
+ */
+static int refused_as_too_large(const unsigned char *buf, int len)
+{
+    int (*const probes[])(stbi__context *, int *, int *, int *) = {
+        stbi__jpeg_info, stbi__png_info, stbi__gif_info, stbi__bmp_info,
+    };
+
+    for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+        stbi__context ctx;
+        int w, h, comp;
+
+        stbi__start_mem(&ctx, buf, len);
+        if (!probes[i](&ctx, &w, &h, &comp) &&
+            strcmp(stbi_failure_reason(), "too large") == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 enum rf_result img_probe(const unsigned char *buf, size_t len, int *width,
                          int *height)
 {
@@ -49,7 +75,8 @@ enum rf_result img_probe(const unsigned char *buf, size_t len, int *width,
         return RF_ERR_DECODE;
     }
     if (!stbi_info_from_memory(buf, (int)len, width, height, &comp)) {
-        return RF_ERR_DECODE;
+        return refused_as_too_large(buf, (int)len) ? RF_ERR_TOO_MANY_PIXELS
+                                                   : RF_ERR_DECODE;
     }
     if (*width <= 0 || *height <= 0) {
         return RF_ERR_DECODE;
@@ -63,11 +90,15 @@ enum rf_result img_decode(const unsigned char *buf, size_t len,
 {
     int w, h, comp;
     unsigned char *pixels;
+    enum rf_result r;
 
     memset(out, 0, sizeof(*out));
-    if (img_probe(buf, len, &w, &h) != RF_OK) {
-        snprintf(err, errlen, "unreadable image header");
-        return RF_ERR_DECODE;
+    r = img_probe(buf, len, &w, &h);
+    if (r != RF_OK) {
+        snprintf(err, errlen, "%s", r == RF_ERR_TOO_MANY_PIXELS
+                 ? "image header over stb's size limits"
+                 : "unreadable image header");
+        return r;
     }
     if ((long long)w * (long long)h > max_pixels) {
         snprintf(err, errlen, "image %dx%d over the pixel cap %lld", w, h,

@@ -19,7 +19,8 @@ struct img {
 
 /*
  * Reads width and height from the header without decoding. Returns
- * RF_ERR_DECODE if the header is not one of the compiled formats.
+ * RF_ERR_DECODE if the header is not one of the compiled formats, and
+ * RF_ERR_TOO_MANY_PIXELS if stb itself refuses the dimensions as too large.
  */
 enum rf_result img_probe(const unsigned char *buf, size_t len, int *width,
                          int *height);

@@ -37,9 +37,23 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-# shellcheck disable=SC2086
-build/bin/reface-fcgi -c conf/reface.conf --socket "unix:$socket" \
-    $user_flags &
+if [ "${SPAWN_FCGI:-0}" = 1 ]; then
+    # The deployment of conf/reface-spawn-fcgi.service: spawn-fcgi binds
+    # the socket and execs reface-fcgi with it on fd 0.
+    # As root, reface-fcgi reads the model and then drops to www-data
+    # itself (the repo may sit where www-data cannot read, e.g. /root).
+    spawn_owner=
+    if [ -n "$run_user" ]; then
+        spawn_owner="-U $run_user -G $run_user"
+    fi
+    # shellcheck disable=SC2086
+    spawn-fcgi -n -s "$socket" -M 0660 $spawn_owner -- \
+        "$here/build/bin/reface-fcgi" -c conf/reface.conf $user_flags &
+else
+    # shellcheck disable=SC2086
+    build/bin/reface-fcgi -c conf/reface.conf --socket "unix:$socket" \
+        $user_flags &
+fi
 fcgi_pid=$!
 
 # Wait for the socket: the master binds it before forking workers.
