@@ -288,6 +288,61 @@ static void test_pixel_cap_100000(void)
     check_capped(100000, 100000, 40000000);
 }
 
+/* Headers of the other formats claiming sides stb refuses or our cap
+ * refuses: each must be RF_ERR_TOO_MANY_PIXELS, never a decode error. */
+static void check_header_capped(const char *what, const unsigned char *hdr,
+                                size_t n)
+{
+    unsigned char *heap = malloc(n);
+    struct img im = { 0 };
+    char err[256] = "";
+    enum rf_result r;
+
+    CHECK(heap != NULL);
+    if (heap == NULL) {
+        return;
+    }
+    memcpy(heap, hdr, n);
+    r = img_decode(heap, n, 40000000, &im, err, sizeof(err));
+    fprintf(stderr, "  %s: %s \"%s\"\n", what, rf_result_name(r), err);
+    CHECK_INT_EQ(r, RF_ERR_TOO_MANY_PIXELS);
+    CHECK(im.rgb == NULL);
+    img_release(&im);
+    free(heap);
+}
+
+static void test_pixel_cap_other_formats(void)
+{
+    /* SOI, then SOF0 for 60000 x 60000, 3 components. */
+    static const unsigned char jpeg[] = {
+        0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0xea, 0x60, 0xea, 0x60,
+        0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01,
+        0xff, 0xd9,
+    };
+    /* GIF89a, logical screen 65535 x 65535, no colour table. */
+    static const unsigned char gif[] = {
+        'G', 'I', 'F', '8', '9', 'a', 0xff, 0xff, 0xff, 0xff, 0x00, 0x00,
+        0x00, ';',
+    };
+    /* BITMAPFILEHEADER + BITMAPINFOHEADER for 100000 x 100000, 24 bits. */
+    unsigned char bmp[54] = { 'B', 'M' };
+
+    bmp[10] = 54;        /* pixel data offset */
+    bmp[14] = 40;        /* info header size */
+    bmp[18] = 0xa0;      /* width 100000 = 0x000186a0, little-endian */
+    bmp[19] = 0x86;
+    bmp[20] = 0x01;
+    bmp[22] = 0xa0;      /* height */
+    bmp[23] = 0x86;
+    bmp[24] = 0x01;
+    bmp[26] = 1;         /* planes */
+    bmp[28] = 24;        /* bits per pixel */
+
+    check_header_capped("jpeg 60000x60000", jpeg, sizeof(jpeg));
+    check_header_capped("gif 65535x65535", gif, sizeof(gif));
+    check_header_capped("bmp 100000x100000", bmp, sizeof(bmp));
+}
+
 /* The cap is inclusive: exactly width * height pixels pass. */
 static void test_pixel_cap_boundary(void)
 {
@@ -613,6 +668,7 @@ int main(int argc, char **argv)
     RUN(test_pixel_cap_10000);
     RUN(test_pixel_cap_30000);
     RUN(test_pixel_cap_100000);
+    RUN(test_pixel_cap_other_formats);
     RUN(test_pixel_cap_boundary);
     RUN(test_truncated_png);
     RUN(test_truncated_jpeg);
