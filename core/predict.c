@@ -62,6 +62,7 @@ static enum rf_result read_row(const struct card *card, const float *row,
                  (double)row[0], (double)row[1]);
         return RF_ERR_MODEL;
     }
+    out->age_raw = row[0];
     out->age = row[0] < 0.0f ? 0.0 : (row[0] > 100.0f ? 100.0 : row[0]);
     out->p_male = row[1];
     out->n_emotions = card->n_labels;

@@ -24,6 +24,7 @@ struct predict_timing {
 
 struct prediction {
     double age;                      /* years, clamped to 0..100 */
+    double age_raw;                  /* the model's output, unclamped */
     double p_male;                   /* probability of male, 0..1 */
     int n_emotions;                  /* as many as the card's labels */
     double emotions[CARD_MAX_LABELS];/* in the card's label order */

@@ -274,14 +274,26 @@ static int write_json(const struct eval *ev, const struct card *card,
     return rc;
 }
 
+/* One TSV row: file, raw age, P(male), emotions in the card's order. */
+static void write_dump_row(FILE *dump, const char *file,
+                           const struct prediction *p)
+{
+    fprintf(dump, "%s\t%.7g\t%.7g", file, p->age_raw, p->p_male);
+    for (int i = 0; i < p->n_emotions; i++) {
+        fprintf(dump, "\t%.7g", p->emotions[i]);
+    }
+    fputc('\n', dump);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
         "usage: reface-eval [--model M.pt] [--crop F] [--limit N]\n"
-        "                   [--json OUT] DIR\n"
+        "                   [--json OUT] [--dump OUT.tsv] DIR\n"
         "Runs the server's C pipeline on every image listed in\n"
         "DIR/labels.csv (columns file,age,gender,emotion,source,\n"
-        "emotions_json) and prints accuracy per source.\n");
+        "emotions_json) and prints accuracy per source. --json writes\n"
+        "the table as JSON; --dump writes each image's raw outputs.\n");
 }
 
 int main(int argc, char **argv)
@@ -291,6 +303,7 @@ int main(int argc, char **argv)
         { "crop", required_argument, NULL, 'c' },
         { "limit", required_argument, NULL, 'n' },
         { "json", required_argument, NULL, 'j' },
+        { "dump", required_argument, NULL, 'd' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -301,6 +314,7 @@ int main(int argc, char **argv)
     struct eval *ev;
     char err[512], path[4096], line[8192];
     const char *json_out = NULL;
+    FILE *dump = NULL;
     int opt, limit = -1, total = 0, done = 0;
     FILE *csv;
 
@@ -318,6 +332,13 @@ int main(int argc, char **argv)
             limit = atoi(optarg);
         } else if (opt == 'j') {
             json_out = optarg;
+        } else if (opt == 'd') {
+            dump = fopen(optarg, "w");
+            if (dump == NULL) {
+                fprintf(stderr, "reface-eval: cannot write %s: %s\n", optarg,
+                        strerror(errno));
+                return 1;
+            }
         } else {
             usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
@@ -388,6 +409,8 @@ int main(int argc, char **argv)
             ok = predictor_run(pred, img, len, &p, err, sizeof(err)) == RF_OK;
             if (!ok) {
                 fprintf(stderr, "\nreface-eval: %s: %s\n", f[0], err);
+            } else if (dump != NULL) {
+                write_dump_row(dump, f[0], &p);
             }
             free(img);
         } else {
@@ -407,6 +430,9 @@ int main(int argc, char **argv)
     if (json_out != NULL &&
         write_json(ev, predictor_card(pred), &cfg, json_out) != 0) {
         fprintf(stderr, "reface-eval: cannot write %s\n", json_out);
+    }
+    if (dump != NULL) {
+        fclose(dump);
     }
     predictor_free(pred);
     free(ev);

@@ -126,7 +126,33 @@ assert r['ferplus']['age_mae'] is None and r['utkface']['emotion_top1'] is None
 assert math.isfinite(r['all']['age_mae']) and 0 <= r['all']['gender_acc'] <= 1
 assert 0 <= r['all']['emotion_tv'] <= 1 and r['all']['emotion_n'] == 8"
 
-# (The C-side comparison against $WORK/python_outputs.tsv slots in here.)
+# The same models through the C pipeline (core/predict.c via reface-eval,
+# whole image as Python's to_model_input uses): PNGs decode to identical
+# pixels in stb and PIL, so they must agree to float rounding; JPEGs differ
+# by a few grey levels between the two decoders (shared/golden README 7.4),
+# so they get a looser bound. The fp16 file goes through the wrapper's
+# half-to-float conversion and is held to the fp16 tolerance above.
+for variant in fp32 fp16; do
+    model=$MODEL
+    [ $variant = fp16 ] && model=$FP16
+    check "c_pipeline_runs_$variant" build/bin/reface-eval --model "$model" \
+        --crop 1 --dump "$WORK/c_$variant.tsv" "$DATA"
+    pycheck "c_matches_python_$variant" "
+py = {l.split('\t')[0]: [float(v) for v in l.split('\t')[1:]] for l in open('$WORK/python_outputs.tsv')}
+c = {l.split('\t')[0]: [float(v) for v in l.split('\t')[1:]] for l in open('$WORK/c_$variant.tsv')}
+assert sorted(c) == sorted(py), (sorted(c), sorted(py))
+slack = 1.0 if '$variant' == 'fp16' else 0.0
+for name in py:
+    png = name.endswith('.png')
+    age_tol = (1e-3 if png else 0.5) + 0.5 * slack
+    p_tol = (1e-4 if png else 0.02) + 0.01 * slack
+    d = [abs(a - b) for a, b in zip(py[name], c[name])]
+    assert d[0] <= age_tol, (name, 'age', py[name][0], c[name][0])
+    assert max(d[1:]) <= p_tol, (name, 'probabilities', max(d[1:]))
+print('C vs Python max diff: age %.3g, probabilities %.3g' % (
+    max(abs(py[n][0] - c[n][0]) for n in py),
+    max(max(abs(a - b) for a, b in zip(py[n][1:], c[n][1:])) for n in py)))"
+done
 
 echo "RESULT training_smoke $PASSED $FAILED"
 [ "$FAILED" -eq 0 ]
