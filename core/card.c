@@ -60,8 +60,12 @@ enum rf_result card_load(const char *path, struct card *c, char *err,
 
     root = json_load_file(path, 0, &jerr);
     if (root == NULL) {
-        snprintf(err, errlen, "model card \"%s\": %s (line %d)", path,
-                 jerr.text, jerr.line);
+        if (jerr.line > 0) {
+            snprintf(err, errlen, "model card \"%s\": %s (line %d)", path,
+                     jerr.text, jerr.line);
+        } else {
+            snprintf(err, errlen, "model card \"%s\": %s", path, jerr.text);
+        }
         return RF_ERR_CONFIG;
     }
     if (!json_is_object(root)) {

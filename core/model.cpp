@@ -25,13 +25,22 @@ void set_error(char *err, size_t errlen, const char *what)
     }
 }
 
-// libtorch's messages can carry a C++ backtrace and source paths; keep the
-// first line, which names the problem, and leave the rest out of our logs.
+// libtorch's messages run over many lines (a C++ backtrace, a TorchScript
+// traceback). The first line names the problem for errors of libtorch's
+// own; for an exception raised inside the model the first line is a generic
+// "operation failed" and the cause is the last line. Keep both, one line.
 std::string first_line(const char *what)
 {
     std::string s(what);
     size_t nl = s.find('\n');
-    return nl == std::string::npos ? s : s.substr(0, nl);
+    if (nl == std::string::npos) {
+        return s;
+    }
+    std::string head = s.substr(0, nl);
+    size_t end = s.find_last_not_of(" \n");
+    size_t start = s.rfind('\n', end);
+    std::string tail = s.substr(start + 1, end - start);
+    return tail == head ? head : head + " ... " + tail;
 }
 
 bool has_half_weights(const torch::jit::Module &module)

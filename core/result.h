@@ -24,7 +24,7 @@ enum rf_result {
     RF_ERR__COUNT
 };
 
-/* Returns a short constant name for a code ("RF_ERR_DECODE"), for logs. */
+/* Returns a short constant name for a code ("decode_failed"), for logs. */
 const char *rf_result_name(enum rf_result r);
 
 #endif
