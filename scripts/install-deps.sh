@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-build-essential pkg-config curl ca-certificates
+build-essential pkg-config curl ca-certificates openssl procps
 libfcgi-dev libmagic-dev libstb-dev libjansson-dev
 libtorch-dev python3-torch python3-numpy python3-pil
 nginx-light spawn-fcgi
