@@ -2,7 +2,12 @@
 # the workers and nginx) on a loopback port, send requests with curl, count
 # checks. Source it from a test script run at the repo root.
 
-E2E_PORT=${E2E_PORT:-18080}
+# E2E_PORT_OFFSET shifts every test port, so that several checkouts can run
+# the suites at once on one machine. e2e_port N gives test port N shifted.
+e2e_port() {
+    echo $(($1 + ${E2E_PORT_OFFSET:-0}))
+}
+E2E_PORT=$(e2e_port 18080)
 E2E_BASE=http://127.0.0.1:$E2E_PORT
 e2e_passed=0
 e2e_failed=0

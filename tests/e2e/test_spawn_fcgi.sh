@@ -4,7 +4,7 @@
 # fd 0), behind nginx. Run from the repo root.
 set -u
 . tests/e2e/lib.sh
-E2E_PORT=18081
+E2E_PORT=$(e2e_port 18081)
 E2E_BASE=http://127.0.0.1:$E2E_PORT
 
 work=$(mktemp -d /tmp/reface-e2e.XXXXXX)
