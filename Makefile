@@ -45,6 +45,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(OUT)/test/%)
 
 MODEL     := models/faceapi.pt
+DETECTOR  := models/detector.pt
 
 .PHONY: all deps model run test eval train clean unit-tests
 .DELETE_ON_ERROR:
@@ -85,12 +86,17 @@ $(MODEL): scripts/convert_faceapi.py scripts/faceapi_nets.py scripts/fetch_facea
 	$(Q)scripts/fetch_faceapi.sh
 	$(Q)$(PYTHON) scripts/convert_faceapi.py --src build/npm/face-api/model --out $@
 
-model: deps $(MODEL)
+# The face detector comes from the same pinned tarball (same fetch script).
+$(DETECTOR): scripts/convert_detector.py scripts/faceapi_detector.py scripts/faceapi_nets.py scripts/fetch_faceapi.sh
+	$(Q)scripts/fetch_faceapi.sh
+	$(Q)$(PYTHON) scripts/convert_detector.py --src build/npm/face-api/model --out $@
 
-run: deps $(MODEL) all
+model: deps $(MODEL) $(DETECTOR)
+
+run: deps $(MODEL) $(DETECTOR) all
 	$(Q)scripts/run.sh
 
-test: deps $(MODEL)
+test: deps $(MODEL) $(DETECTOR)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory SAN=1 unit-tests
 	$(Q)tests/run.sh
@@ -98,7 +104,7 @@ test: deps $(MODEL)
 # Accuracy through the C pipeline; the JSON copy is what the model card
 # quotes (models/faceapi.accuracy.json is committed from this command).
 DIR ?= ../shared/eval/dev
-eval: deps $(MODEL) $(OUT)/bin/reface-eval
+eval: deps $(MODEL) $(DETECTOR) $(OUT)/bin/reface-eval
 	$(Q)$(OUT)/bin/reface-eval --model $(EVAL_MODEL) --json build/eval.json $(EVAL_FLAGS) $(DIR)
 EVAL_MODEL ?= $(MODEL)
 

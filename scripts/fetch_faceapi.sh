@@ -1,10 +1,12 @@
 #!/bin/sh
 # Fetch the pinned face-api npm tarball and extract the AgeGender and
-# Expression weights that scripts/convert_faceapi.py converts.
+# Expression weights that scripts/convert_faceapi.py converts, and the
+# SSD MobileNet v1 face detector (scripts/convert_detector.py).
 #
 # Usage: scripts/fetch_faceapi.sh   (from the repo root; any cwd works)
 # Output: build/npm/vladmandic-face-api-1.7.15.tgz (cached, verified)
 #         build/npm/face-api/model/{age_gender,face_expression}_model*
+#         build/npm/face-api/model/ssd_mobilenetv1_model*
 # The tarball is downloaded only when it is missing or fails the check.
 set -eu
 
@@ -61,6 +63,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 tar -xzf "$TGZ" -C "$tmp" \
     --wildcards 'package/model/age_gender_model*' \
     'package/model/face_expression_model*' \
+    'package/model/ssd_mobilenetv1_model*' \
     || die "cannot extract model files from '$TGZ'"
 
 # Files already there and identical are left alone, so that their mtimes
@@ -68,7 +71,8 @@ tar -xzf "$TGZ" -C "$tmp" \
 mkdir -p "$MODEL"
 n=0
 for f in "$tmp"/package/model/age_gender_model* \
-         "$tmp"/package/model/face_expression_model*; do
+         "$tmp"/package/model/face_expression_model* \
+         "$tmp"/package/model/ssd_mobilenetv1_model*; do
     [ -f "$f" ] || die "expected model files missing in '$TGZ'"
     dst="$MODEL/$(basename "$f")"
     if ! cmp -s "$f" "$dst"; then

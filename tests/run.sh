@@ -55,6 +55,7 @@ for variant in build build/san; do
 done
 
 run_suite python_parity /usr/bin/python3 tests/python/test_parity.py
+run_suite python_detector_parity /usr/bin/python3 tests/python/test_detector_parity.py
 run_suite python_training_smoke sh tests/python/test_training_smoke.sh
 
 for t in tests/e2e/test_*.sh; do
