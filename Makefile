@@ -5,8 +5,9 @@
 #   DEBUG=1  -O0 -g3 instead of -O2 -g
 #   V=1      print every command
 #   DIR=...  folder with labels.csv for `make eval` (default ../shared/eval/dev)
+#   FUZZ_TIME=seconds  per harness for `make fuzz` (default 600)
 #
-# Targets: all (default), deps, model, run, test, eval, clean.
+# Targets: all (default), deps, model, run, test, eval, fuzz, clean.
 
 PYTHON    ?= /usr/bin/python3
 CC        ?= gcc
@@ -47,7 +48,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(OUT)/test/%)
 MODEL     := models/faceapi.pt
 DETECTOR  := models/detector.pt
 
-.PHONY: all deps model run test eval train clean unit-tests
+.PHONY: all deps model run test eval train clean unit-tests fuzz fuzz-build
 .DELETE_ON_ERROR:
 # Keep intermediate objects (the unit tests' .o files) between builds.
 .SECONDARY:
@@ -99,6 +100,7 @@ run: deps $(MODEL) $(DETECTOR) all
 test: deps $(MODEL) $(DETECTOR)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory SAN=1 unit-tests
+	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)tests/run.sh
 
 # Accuracy through the C pipeline; the JSON copy is what the model card
@@ -116,6 +118,31 @@ train: deps
 	$(Q)$(PYTHON) scripts/train_ffhq_soft.py --out build/train $(TRAIN_FLAGS) $(TRAIN_DIRS)
 	$(Q)$(PYTHON) scripts/export_torchscript.py build/train/best.pt build/train/reface.pt
 	@echo "train: wrote build/train/reface.pt and its card; measure it with: make eval EVAL_MODEL=build/train/reface.pt"
+
+# libFuzzer harnesses (tests/fuzz/README.md): clang-14 with ASan, UBSan and
+# coverage, each harness compiled in one step with the sources it covers.
+# fuzz_handler gets tests/fuzz/fake_model.c instead of libtorch.
+FUZZ_CC     := clang-14
+FUZZ_CFLAGS := -std=c11 -g -O1 -I. $(WARN) -fno-omit-frame-pointer \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_BINS   := build/fuzz/fuzz_multipart build/fuzz/fuzz_image build/fuzz/fuzz_handler
+FUZZ_TIME   ?= 600
+
+build/fuzz/fuzz_multipart: tests/fuzz/fuzz_multipart.c core/multipart.c core/result.c
+build/fuzz/fuzz_image: tests/fuzz/fuzz_image.c core/sniff.c core/image.c \
+    core/preprocess.c core/result.c
+build/fuzz/fuzz_handler: tests/fuzz/fuzz_handler.c tests/fuzz/fake_model.c \
+    fcgi/handler.c fcgi/status.c $(CORE_C)
+$(FUZZ_BINS): $(wildcard core/*.h fcgi/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -lmagic -ljansson -lm -o $@
+
+fuzz-build: $(FUZZ_BINS)
+
+# Long runs, FUZZ_TIME seconds per harness, niced; new inputs go to
+# build/fuzz/corpus/, crashes to build/fuzz/crashes/.
+fuzz: deps fuzz-build
+	$(Q)nice tests/fuzz/run.sh long $(FUZZ_TIME)
 
 clean:
 	rm -rf build

@@ -9,11 +9,16 @@
  *   double frees and the wild read sit in stbi_load_gif_from_memory's
  *   animation loop, which we never call.
  * - The vertical flip path is never enabled.
+ * - Its JPEG DHT parser trusts the table's code counts: counts summing to
+ *   more than 256 make stbi__build_huffman write past its size[257] array
+ *   (found by tests/fuzz/fuzz_image.c; stb 2.28 added the missing check).
+ *   dht_overflows() below refuses such files before stb reads them.
  * The pixel cap is checked from the header before stb allocates anything,
  * and the fuzz harnesses run this exact file under ASan and UBSan.
  */
 #include "core/image.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +44,53 @@
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #include <stb/stb_image.h>
 #pragma GCC diagnostic pop
+
+/* A missing byte reads as 0, as stbi__get8 gives past the end. */
+static unsigned byte_at(const unsigned char *buf, size_t len, size_t i)
+{
+    return i < len ? buf[i] : 0;
+}
+
+/*
+ * True if any DHT segment stb could meet holds a table whose 16 code
+ * counts sum to more than 256. stb finds a marker as 0xFF then its code,
+ * so every DHT it could parse starts at some FF C4 pair; checking each such
+ * pair in the file, wherever it sits, needs no marker walk that could
+ * disagree with stb's. The loop mirrors stb's DHT parser: a table class or
+ * id stb refuses ends the segment, as it ends stb's parse.
+ */
+static bool dht_overflows(const unsigned char *buf, size_t len)
+{
+    for (size_t at = 0; at + 1 < len; at++) {
+        long left;
+        size_t i;
+
+        if (buf[at] != 0xFF || buf[at + 1] != 0xC4) {
+            continue;
+        }
+        i = at + 2;
+        left = (long)(byte_at(buf, len, i) << 8 | byte_at(buf, len, i + 1))
+               - 2;
+        i += 2;
+        while (left > 0 && i < len) {
+            unsigned q = byte_at(buf, len, i++);
+            long n = 0;
+
+            if ((q >> 4) > 1 || (q & 15) > 3) {
+                break;
+            }
+            for (int k = 0; k < 16; k++) {
+                n += byte_at(buf, len, i++);
+            }
+            if (n > 256) {
+                return true;
+            }
+            i += (size_t)n;
+            left -= 17 + n;
+        }
+    }
+    return false;
+}
 
 /*
  * stb refuses some headers as "too large" (over STBI_MAX_DIMENSIONS, or a
@@ -71,7 +123,7 @@ enum rf_result img_probe(const unsigned char *buf, size_t len, int *width,
 {
     int comp;
 
-    if (len == 0 || len > (size_t)0x7fffffff) {
+    if (len == 0 || len > (size_t)0x7fffffff || dht_overflows(buf, len)) {
         return RF_ERR_DECODE;
     }
     if (!stbi_info_from_memory(buf, (int)len, width, height, &comp)) {

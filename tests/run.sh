@@ -54,6 +54,10 @@ for variant in build build/san; do
     done
 done
 
+# libFuzzer harnesses (make fuzz-build): regression inputs, then a bounded,
+# fixed-seed run of each.
+run_suite fuzz_smoke sh tests/fuzz/run.sh smoke
+
 run_suite python_parity /usr/bin/python3 tests/python/test_parity.py
 run_suite python_detector_parity /usr/bin/python3 tests/python/test_detector_parity.py
 run_suite python_training_smoke sh tests/python/test_training_smoke.sh

@@ -430,6 +430,53 @@ static void test_truncated_bmp_gif(void)
     check_prefixes("pal24x17.gif", 24, 17);
 }
 
+/*
+ * Regression of fuzz_image's first finding (tests/fuzz/regressions): a
+ * JPEG whose DHT code counts sum past 256 made stb's Huffman builder write
+ * past its size[257] array (UBSan: index 257 out of bounds). The fuzzer's
+ * file, and the real photo with its first table's counts raised to 17
+ * each; both must be refused as undecodable without stb reading them.
+ */
+static void test_jpeg_dht_counts_over_256(void)
+{
+    struct img im;
+    char err[256] = "";
+    size_t len, at;
+    int w, h;
+    unsigned char *buf = slurp("dht_counts_over_256.jpg", &len);
+
+    CHECK(buf != NULL);
+    if (buf == NULL) {
+        return;
+    }
+    CHECK_INT_EQ(img_probe(buf, len, &w, &h), RF_ERR_DECODE);
+    CHECK_INT_EQ(img_decode(buf, len, 1000000, &im, err, sizeof(err)),
+                 RF_ERR_DECODE);
+    CHECK(im.rgb == NULL);
+    free(buf);
+
+    buf = slurp("photo40x30.jpg", &len);
+    CHECK(buf != NULL);
+    if (buf == NULL) {
+        return;
+    }
+    for (at = 0; at + 1 < len; at++) {
+        if (buf[at] == 0xFF && buf[at + 1] == 0xC4) {
+            break;
+        }
+    }
+    CHECK(at + 21 < len);
+    if (at + 21 < len) {
+        /* FF C4, 2 length bytes, the class/id byte, then 16 counts. */
+        memset(buf + at + 5, 17, 16);
+        CHECK_INT_EQ(img_probe(buf, len, &w, &h), RF_ERR_DECODE);
+        CHECK_INT_EQ(img_decode(buf, len, 1000000, &im, err, sizeof(err)),
+                     RF_ERR_DECODE);
+        CHECK(im.rgb == NULL);
+    }
+    free(buf);
+}
+
 static void test_centre_rect(void)
 {
     static const struct {
@@ -673,6 +720,7 @@ int main(int argc, char **argv)
     RUN(test_truncated_png);
     RUN(test_truncated_jpeg);
     RUN(test_truncated_bmp_gif);
+    RUN(test_jpeg_dht_counts_over_256);
     RUN(test_centre_rect);
     RUN(test_preprocess_rgb_png);
     RUN(test_preprocess_grey_png);
