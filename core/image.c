@@ -18,6 +18,7 @@
  */
 #include "core/image.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,13 @@ enum rf_result img_probe(const unsigned char *buf, size_t len, int *width,
     if (!stbi_info_from_memory(buf, (int)len, width, height, &comp)) {
         return refused_as_too_large(buf, (int)len) ? RF_ERR_TOO_MANY_PIXELS
                                                    : RF_ERR_DECODE;
+    }
+    /*
+     * A top-down BMP stores a negative height; stb's header reader passes
+     * it on as is, while its loader decodes the absolute value.
+     */
+    if (*height < 0 && *height != INT_MIN) {
+        *height = -*height;
     }
     if (*width <= 0 || *height <= 0) {
         return RF_ERR_DECODE;

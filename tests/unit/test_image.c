@@ -477,6 +477,49 @@ static void test_jpeg_dht_counts_over_256(void)
     free(buf);
 }
 
+/*
+ * Found by the hostile corpus (tests/e2e/hostile): a top-down BMP (negative
+ * height in the header) was refused as undecodable, because stb's header
+ * probe reports the height negative. The fixture with its height negated
+ * must decode to the same image flipped vertically.
+ */
+static void test_bmp_top_down(void)
+{
+    struct img im;
+    char err[256] = "";
+    size_t len, ref_len;
+    int w = 0, h = 0;
+    unsigned char *buf = slurp("rgb13x9.bmp", &len);
+    unsigned char *ref = slurp("rgb13x9.bmp.rgb", &ref_len);
+    int32_t height;
+
+    CHECK(buf != NULL && ref != NULL && len > 26 && ref_len == 13 * 9 * 3);
+    if (buf == NULL || ref == NULL || len <= 26 || ref_len != 13 * 9 * 3) {
+        free(buf);
+        free(ref);
+        return;
+    }
+    memcpy(&height, buf + 22, 4);
+    CHECK_INT_EQ(height, 9);
+    height = -height;
+    memcpy(buf + 22, &height, 4);
+
+    CHECK_INT_EQ(img_probe(buf, len, &w, &h), RF_OK);
+    CHECK_INT_EQ(w, 13);
+    CHECK_INT_EQ(h, 9);
+    CHECK_INT_EQ(img_decode(buf, len, 1000000, &im, err, sizeof(err)), RF_OK);
+    if (im.rgb != NULL) {
+        CHECK_INT_EQ(im.height, 9);
+        for (int y = 0; y < 9; y++) {
+            CHECK(memcmp(im.rgb + (size_t)y * 13 * 3,
+                         ref + (size_t)(8 - y) * 13 * 3, 13 * 3) == 0);
+        }
+    }
+    img_release(&im);
+    free(buf);
+    free(ref);
+}
+
 static void test_centre_rect(void)
 {
     static const struct {
@@ -721,6 +764,7 @@ int main(int argc, char **argv)
     RUN(test_truncated_jpeg);
     RUN(test_truncated_bmp_gif);
     RUN(test_jpeg_dht_counts_over_256);
+    RUN(test_bmp_top_down);
     RUN(test_centre_rect);
     RUN(test_preprocess_rgb_png);
     RUN(test_preprocess_grey_png);
