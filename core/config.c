@@ -29,7 +29,20 @@ const char config_help[] =
     "  user        when started as root, switch to this user after\n"
     "              binding the socket and reading the model\n"
     "  group       group for that switch and for the unix socket\n"
-    "              (default: the user's primary group)\n";
+    "              (default: the user's primary group)\n"
+    "  socket_group  group owning a unix socket we bind (chgrp)\n"
+    "  log_file    append logs to this file instead of stderr;\n"
+    "              SIGUSR1 reopens it (for logrotate)\n"
+    "  request_timeout  seconds a request may take before the master\n"
+    "              kills its worker (default 30; keep it below nginx's\n"
+    "              fastcgi_read_timeout, 60 s as shipped; 0 = none)\n"
+    "  max_requests  recycle a worker after this many requests\n"
+    "              (default 0: never)\n"
+    "  max_requests_jitter  add 0..N to max_requests per worker, so\n"
+    "              workers do not all restart at once (default 0)\n"
+    "  crash_storm_exits, crash_storm_window  this many abnormal worker\n"
+    "              exits within that many seconds make the master back\n"
+    "              off respawning (default 5 in 10 s)\n";
 
 void config_defaults(struct config *c)
 {
@@ -45,6 +58,24 @@ void config_defaults(struct config *c)
     c->max_header = 8192;
     c->crop = 0.8;
     snprintf(c->log_level, sizeof(c->log_level), "info");
+    c->request_timeout = 30.0;
+    c->crash_storm_exits = 5;
+    c->crash_storm_window = 10.0;
+}
+
+/* Parses a number of seconds in lo..hi; -1 if it is not one. */
+static int parse_seconds(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double d;
+
+    errno = 0;
+    d = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(d >= lo) || !(d <= hi)) {
+        return -1;
+    }
+    *out = d;
+    return 0;
 }
 
 static int parse_ll(const char *s, int base, long long lo, long long hi,
@@ -143,6 +174,29 @@ enum rf_result config_set(struct config *c, const char *key,
         bad = set_string(c->user, sizeof(c->user), value);
     } else if (strcmp(key, "group") == 0) {
         bad = set_string(c->group, sizeof(c->group), value);
+    } else if (strcmp(key, "socket_group") == 0) {
+        bad = set_string(c->socket_group, sizeof(c->socket_group), value);
+    } else if (strcmp(key, "log_file") == 0) {
+        bad = set_string(c->log_file, sizeof(c->log_file), value);
+    } else if (strcmp(key, "request_timeout") == 0) {
+        bad = parse_seconds(value, 0.0, 86400.0, &c->request_timeout);
+    } else if (strcmp(key, "max_requests") == 0) {
+        bad = parse_ll(value, 10, 0, 1LL << 40, &v);
+        if (!bad) {
+            c->max_requests = (long)v;
+        }
+    } else if (strcmp(key, "max_requests_jitter") == 0) {
+        bad = parse_ll(value, 10, 0, 1LL << 40, &v);
+        if (!bad) {
+            c->max_requests_jitter = (long)v;
+        }
+    } else if (strcmp(key, "crash_storm_exits") == 0) {
+        bad = parse_ll(value, 10, 1, 1000, &v);
+        if (!bad) {
+            c->crash_storm_exits = (int)v;
+        }
+    } else if (strcmp(key, "crash_storm_window") == 0) {
+        bad = parse_seconds(value, 0.1, 3600.0, &c->crash_storm_window);
     } else {
         snprintf(err, errlen, "unknown setting \"%s\"", key);
         return RF_ERR_CONFIG;

@@ -28,6 +28,14 @@ struct config {
     char log_level[16];
     char user[64];                /* when started as root: run as this */
     char group[64];               /* "" = the user's primary group */
+    /* Process management and operations (README "Operations"). */
+    char socket_group[64];        /* chgrp of a unix socket; "" = leave */
+    char log_file[CONFIG_PATH_MAX]; /* "" = stderr; SIGUSR1 reopens it */
+    double request_timeout;       /* s; master kills a worker past it */
+    long max_requests;            /* recycle a worker after; 0 = never */
+    long max_requests_jitter;     /* plus up to this many, per worker */
+    int crash_storm_exits;        /* this many abnormal exits ... */
+    double crash_storm_window;    /* ... within this many s: back off */
 };
 
 /* Fills `c` with the documented defaults. */

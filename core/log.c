@@ -3,6 +3,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,27 @@ void rlog_setup(const char *role, enum rlog_level max_level)
 {
     log_role = role;
     log_max = max_level;
+}
+
+int rlog_reopen(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int saved;
+
+    if (fd < 0) {
+        return -1;
+    }
+    /* dup2 swaps fd 2 in one step: no line is lost or half-written. */
+    if (fd != 2 && dup2(fd, 2) < 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (fd != 2) {
+        close(fd);
+    }
+    return 0;
 }
 
 int rlog_level_parse(const char *name)

@@ -22,6 +22,14 @@ enum rlog_level {
  */
 void rlog_setup(const char *role, enum rlog_level max_level);
 
+/*
+ * Points stderr (fd 2) at `path`, opened for appending (created 0640),
+ * so that every later line goes there; used at start-up and on SIGUSR1
+ * after logrotate moved the file. Returns 0, or -1 with errno set and
+ * stderr unchanged.
+ */
+int rlog_reopen(const char *path);
+
 /* Parses "error".."debug"; returns -1 for anything else. */
 int rlog_level_parse(const char *name);
 

@@ -10,6 +10,7 @@
 #include "core/multipart.h"
 #include "core/reply.h"
 #include "core/sniff.h"
+#include "fcgi/metrics.h"
 #include "fcgi/status.h"
 
 /* Used when even the error JSON cannot be built (out of memory). */
@@ -175,6 +176,37 @@ static void serve_images(const struct handler *h, const struct request *rq,
     rs->body_len = part.len;
 }
 
+/* 200 with the live figures when a worker is ready (this one is). */
+static void serve_ready(const struct handler *h, struct response *rs)
+{
+    char *json = malloc(160);
+    int ready, busy, live;
+
+    if (h->sb == NULL || json == NULL) {
+        free(json);
+        set_error(rs, 503, "Not ready");
+        return;
+    }
+    live = sb_workers(h->sb, &ready, &busy);
+    snprintf(json, 160, "{\"status\":\"%s\",\"workers\":%d,"
+             "\"workers_ready\":%d,\"generation\":%u}",
+             ready > 0 ? "ready" : "not ready", live, ready,
+             atomic_load(&h->sb->generation));
+    set_json(rs, ready > 0 ? 200 : 503, json);
+}
+
+static void serve_metrics(const struct handler *h, struct response *rs)
+{
+    char *text = h->sb != NULL ? metrics_render(h->sb) : NULL;
+
+    if (text == NULL) {
+        set_error(rs, 503, "Metrics unavailable");
+        return;
+    }
+    set_json(rs, 200, text);
+    rs->content_type = METRICS_CONTENT_TYPE;
+}
+
 int handler_serve(const struct handler *h, const struct request *rq,
                   struct response *rs)
 {
@@ -188,6 +220,14 @@ int handler_serve(const struct handler *h, const struct request *rq,
             set_json(rs, 200, reply_health(predictor_card(h->predictor)));
         } else {
             method_not_allowed(rs, "GET, HEAD");
+        }
+    } else if (strcmp(path, "/ready") == 0 || strcmp(path, "/metrics") == 0) {
+        if (!method_is(rq, "GET") && !method_is(rq, "HEAD")) {
+            method_not_allowed(rs, "GET, HEAD");
+        } else if (path[1] == 'r') {
+            serve_ready(h, rs);
+        } else {
+            serve_metrics(h, rs);
         }
     } else if (strcmp(path, "/predict") == 0) {
         if (method_is(rq, "POST")) {

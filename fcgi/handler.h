@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/predict.h"
+#include "fcgi/scoreboard.h"
 
 /* What the front end read: all borrowed, valid during handler_serve(). */
 struct request {
@@ -19,6 +20,7 @@ struct request {
     const unsigned char *body;
     size_t body_len;
     int body_too_large;        /* the front end refused to read the body */
+    const char *query;         /* QUERY_STRING; NULL if absent */
 };
 
 #define RESPONSE_HEADERS_MAX 2048
@@ -40,6 +42,8 @@ struct response {
 struct handler {
     const struct config *cfg;  /* borrowed */
     struct predictor *predictor; /* borrowed */
+    /* Shared counters for /metrics and /ready; NULL: both answer 503. */
+    const struct scoreboard *sb;
 };
 
 /*

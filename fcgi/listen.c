@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <stdlib.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,16 +14,76 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int inherited(char *err, size_t errlen)
+static int is_listening(int fd)
 {
     int listening = 0;
     socklen_t len = sizeof(listening);
 
-    if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
-        !listening) {
-        snprintf(err, errlen, "no --socket given and fd 0 is not a "
-                 "listening socket (start under spawn-fcgi, or pass "
-                 "--socket unix:/path or host:port)");
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0
+           && listening;
+}
+
+/* systemd's socket activation: fd 3 when $LISTEN_PID names us. */
+static int activated(char *err, size_t errlen)
+{
+    const char *pid = getenv("LISTEN_PID");
+    const char *fds = getenv("LISTEN_FDS");
+
+    if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
+        atoi(fds) < 1) {
+        return -1;
+    }
+    /* The variables are for us alone, not for anything we might start. */
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (!is_listening(3)) {
+        snprintf(err, errlen, "LISTEN_FDS is set but fd 3 is not a "
+                 "listening socket");
+        return -2;
+    }
+    return 3;
+}
+
+static int inherited(char *err, size_t errlen)
+{
+    int fd = activated(err, errlen);
+
+    if (fd == -2) {
+        return -1;
+    }
+    if (fd < 0) {
+        fd = 0;
+        if (!is_listening(0)) {
+            snprintf(err, errlen, "no --socket given and fd 0 is not a "
+                     "listening socket (start under spawn-fcgi, or pass "
+                     "--socket unix:/path or host:port)");
+            return -1;
+        }
+    }
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        snprintf(err, errlen, "fcntl fd %d: %s", fd, strerror(errno));
+        return -1;
+    }
+    return fd;
+}
+
+static int set_group(const char *path, const char *group, char *err,
+                     size_t errlen)
+{
+    struct group *gr;
+
+    if (group[0] == '\0') {
+        return 0;
+    }
+    gr = getgrnam(group);
+    if (gr == NULL) {
+        snprintf(err, errlen, "unknown socket_group \"%s\"", group);
+        return -1;
+    }
+    if (chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+        snprintf(err, errlen, "chgrp %s %s: %s", group, path,
+                 strerror(errno));
         return -1;
     }
     return 0;
@@ -64,8 +126,7 @@ static int bind_unix(const char *path, const struct config *cfg, char *err,
         snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
         goto fail;
     }
-    if (listen(fd, cfg->backlog) != 0) {
-        snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
+    if (set_group(path, cfg->socket_group, err, errlen) != 0) {
         goto fail;
     }
     return fd;
@@ -75,8 +136,7 @@ fail:
     return -1;
 }
 
-static int bind_tcp(const char *spec, const struct config *cfg, char *err,
-                    size_t errlen)
+static int bind_tcp(const char *spec, char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(spec, ':');
@@ -120,8 +180,7 @@ static int bind_tcp(const char *spec, const struct config *cfg, char *err,
             continue;
         }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, cfg->backlog) == 0) {
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
             break;
         }
         snprintf(err, errlen, "bind %s: %s", spec, strerror(errno));
@@ -135,12 +194,20 @@ static int bind_tcp(const char *spec, const struct config *cfg, char *err,
 int listen_open(const struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->socket[0] == '\0') {
-        return inherited(err, errlen) == 0 ? 0 : -1;
+        return inherited(err, errlen);
     }
     if (strncmp(cfg->socket, "unix:", 5) == 0) {
         return bind_unix(cfg->socket + 5, cfg, err, errlen);
     }
-    return bind_tcp(cfg->socket, cfg, err, errlen);
+    return bind_tcp(cfg->socket, err, errlen);
+}
+
+int listen_start(int fd, int backlog)
+{
+    if (is_listening(fd)) {
+        return 0;
+    }
+    return listen(fd, backlog);
 }
 
 void listen_cleanup(const struct config *cfg)

@@ -42,9 +42,18 @@ static void usage(FILE *out)
         "  SIGTERM          graceful stop: workers finish the request in\n"
         "                   hand, then exit (30 s limit, then SIGKILL)\n"
         "  SIGINT, SIGQUIT  fast stop: workers are killed at once\n"
+        "  SIGHUP           rolling reload: re-read the model file and card,\n"
+        "                   replace the workers one at a time (a new one is\n"
+        "                   ready before an old one leaves, between requests)\n"
+        "  SIGUSR1          reopen log_file (after logrotate); a logged\n"
+        "                   no-op when logging to stderr\n"
         "\n"
         "Under spawn-fcgi, leave the socket unset: the listening socket is\n"
-        "inherited on fd 0.\n",
+        "inherited on fd 0. Under systemd socket activation ($LISTEN_PID,\n"
+        "$LISTEN_FDS) it is fd 3. With $NOTIFY_SOCKET set (Type=notify) the\n"
+        "master sends READY=1 once a worker has loaded the model,\n"
+        "WATCHDOG=1 while one is ready ($WATCHDOG_USEC), RELOADING=1 and\n"
+        "STOPPING=1.\n",
         config_help);
 }
 
@@ -82,8 +91,10 @@ static int drop_privileges(const struct config *cfg, char *err,
         }
         gid = gr->gr_gid;
     }
+    /* socket_group, when set, already chose the socket's group. */
     if (strncmp(cfg->socket, "unix:", 5) == 0 &&
-        chown(cfg->socket + 5, pw->pw_uid, gid) != 0) {
+        chown(cfg->socket + 5, pw->pw_uid,
+              cfg->socket_group[0] ? (gid_t)-1 : gid) != 0) {
         snprintf(err, errlen, "chown %s: %s", cfg->socket + 5,
                  strerror(errno));
         return -1;
@@ -123,6 +134,13 @@ static const struct option long_options[] = {
     { "log-level", required_argument, NULL, 0 },
     { "user", required_argument, NULL, 0 },
     { "group", required_argument, NULL, 0 },
+    { "socket-group", required_argument, NULL, 0 },
+    { "log-file", required_argument, NULL, 0 },
+    { "request-timeout", required_argument, NULL, 0 },
+    { "max-requests", required_argument, NULL, 0 },
+    { "max-requests-jitter", required_argument, NULL, 0 },
+    { "crash-storm-exits", required_argument, NULL, 0 },
+    { "crash-storm-window", required_argument, NULL, 0 },
     { NULL, 0, NULL, 0 },
 };
 
@@ -200,6 +218,11 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     rlog_setup("master", (enum rlog_level)rlog_level_parse(cfg.log_level));
+    if (cfg.log_file[0] != '\0' && rlog_reopen(cfg.log_file) != 0) {
+        rlog_errno(RLOG_ERROR, "master", errno, "cannot open log_file %s",
+                   cfg.log_file);
+        return 1;
+    }
 
     /* Read before dropping privileges: the files may be root's alone. */
     if (predictor_source_read(&cfg, &src, err, sizeof(err)) != RF_OK) {
@@ -219,7 +242,8 @@ int main(int argc, char **argv)
         return 1;
     }
     rlog(RLOG_NOTICE, "master", "listening on %s, model %s (%zu bytes, "
-         "card %s)", cfg.socket[0] ? cfg.socket : "inherited fd 0",
+         "card %s)", cfg.socket[0] ? cfg.socket
+                     : fd == 3 ? "systemd socket fd 3" : "inherited fd 0",
          cfg.model, src.model_len, src.card_found ? "found" : "missing");
 
     rc = master_run(&cfg, fd, &src);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,14 +18,22 @@
 #include "core/log.h"
 #include "core/predict.h"
 #include "fcgi/handler.h"
+#include "fcgi/listen.h"
 #include "fcgi/status.h"
 
 /*
- * Set by the SIGTERM handler, read between requests. A signal handler can
- * reach nothing else, so this flag is the one piece of file-level mutable
- * state in the worker.
+ * Set by the SIGTERM and SIGUSR1 handlers, read between requests. A signal
+ * handler can reach nothing else, so these flags are the only file-level
+ * mutable state in the worker.
  */
 static volatile sig_atomic_t worker_stopping;
+static volatile sig_atomic_t worker_reopen_log;
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    worker_reopen_log = 1;
+}
 
 static void on_sigterm(int sig)
 {
@@ -44,6 +53,8 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     /* No SA_RESTART: a blocked accept() must return so we can stop. */
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_sigusr1;
+    sigaction(SIGUSR1, &sa, NULL);
 
     sa.sa_handler = SIG_DFL;
     sigaction(SIGINT, &sa, NULL);
@@ -159,7 +170,43 @@ static void escape_for_log(const char *in, char *out, size_t outsz)
     out[o] = '\0';
 }
 
-static void serve_one(const struct handler *h, FCGX_Request *fr)
+/*
+ * SIGTERM and SIGUSR1 are blocked while a request is served, so that no
+ * read or write of it is cut short by EINTR; they are taken between
+ * requests and interrupt an idle accept().
+ */
+static void block_signals(int how)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(how, &set, NULL);
+}
+
+/* Adds a served request to the scoreboard's counters. */
+static void count_request(struct scoreboard *sb, const struct request *rq,
+                          const struct response *rs, long read_us,
+                          long reply_us, long total_us)
+{
+    enum sb_endpoint ep = sb_endpoint_of(rq->path);
+    long long us[SB_STAGE_COUNT];
+    int pipeline = (ep == SB_EP_PREDICT || ep == SB_EP_IMAGES) &&
+                   rs->status == 200;
+
+    us[SB_STAGE_READ] = read_us;
+    us[SB_STAGE_SNIFF] = pipeline ? rs->timing.sniff_us : -1;
+    us[SB_STAGE_DECODE] = pipeline ? rs->timing.decode_us : -1;
+    us[SB_STAGE_PREPROCESS] = pipeline ? rs->timing.preprocess_us : -1;
+    us[SB_STAGE_INFER] = pipeline ? rs->timing.infer_us : -1;
+    us[SB_STAGE_REPLY] = reply_us;
+    us[SB_STAGE_TOTAL] = total_us;
+    sb_count_request(sb, ep, rs->status, us);
+}
+
+static void serve_one(const struct handler *h, FCGX_Request *fr,
+                      struct scoreboard *sb)
 {
     struct timespec t0;
     struct request rq;
@@ -167,7 +214,7 @@ static void serve_one(const struct handler *h, FCGX_Request *fr)
     unsigned char *body = NULL;
     const char *id = FCGX_GetParam("REQUEST_ID", fr->envp);
     char uri[256], rid[80];
-    long read_us, total_us;
+    long read_us, total_us, reply_us;
     int bad_body;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -178,6 +225,7 @@ static void serve_one(const struct handler *h, FCGX_Request *fr)
         rq.path = FCGX_GetParam("SCRIPT_NAME", fr->envp);
     }
     rq.content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
+    rq.query = FCGX_GetParam("QUERY_STRING", fr->envp);
     if (rq.method == NULL) {
         rq.method = "";
     }
@@ -203,28 +251,71 @@ static void serve_one(const struct handler *h, FCGX_Request *fr)
     write_response(fr, &rq, &rs);
 
     total_us = since_us(&t0);
-    escape_for_log(rq.path, uri, sizeof(uri));
+    /* Reply: all but reading and the pipeline (routing, multipart, JSON,
+     * handing the bytes to libfcgi). */
+    reply_us = total_us - read_us - rs.timing.sniff_us -
+               rs.timing.decode_us - rs.timing.preprocess_us -
+               rs.timing.infer_us;
+    if (sb != NULL) {
+        count_request(sb, &rq, &rs, read_us, reply_us, total_us);
+    }
+    escape_for_log(FCGX_GetParam("REQUEST_URI", fr->envp) != NULL
+                       ? FCGX_GetParam("REQUEST_URI", fr->envp) : rq.path,
+                   uri, sizeof(uri));
     escape_for_log(id != NULL ? id : "-", rid, sizeof(rid));
     rlog(RLOG_INFO, "access",
          "%s %s %d in=%zu out=%zu ms=%.1f id=%s read_us=%ld sniff_us=%ld "
-         "decode_us=%ld prep_us=%ld infer_us=%ld result=%s%s%s",
+         "decode_us=%ld prep_us=%ld infer_us=%ld reply_us=%ld result=%s%s%s",
          rq.method[0] ? rq.method : "-", uri, rs.status, rq.body_len,
          rs.body_len, (double)total_us / 1000.0, rid, read_us,
          rs.timing.sniff_us, rs.timing.decode_us, rs.timing.preprocess_us,
-         rs.timing.infer_us, rf_result_name(rs.result),
+         rs.timing.infer_us, reply_us, rf_result_name(rs.result),
          rs.detail[0] ? " detail=" : "", rs.detail);
 
     response_release(&rs);
     free(body);
 }
 
+/* This worker's request limit: max_requests plus its share of jitter. */
+static long request_limit(const struct config *cfg)
+{
+    unsigned seed;
+
+    if (cfg->max_requests <= 0) {
+        return 0;
+    }
+    if (cfg->max_requests_jitter <= 0) {
+        return cfg->max_requests;
+    }
+    /* Workers forked in the same second differ by pid. */
+    seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    return cfg->max_requests +
+           (long)((unsigned long)rand_r(&seed) %
+                  ((unsigned long)cfg->max_requests_jitter + 1));
+}
+
+static void reopen_log(const struct config *cfg)
+{
+    worker_reopen_log = 0;
+    if (cfg->log_file[0] == '\0') {
+        return;
+    }
+    if (rlog_reopen(cfg->log_file) != 0) {
+        rlog_errno(RLOG_ERROR, "worker", errno, "cannot reopen log_file %s",
+                   cfg->log_file);
+    }
+}
+
 void worker_main(const struct config *cfg, int listen_fd,
-                 const struct predictor_source *src)
+                 const struct predictor_source *src, struct scoreboard *sb,
+                 int slot)
 {
     struct predictor_status st;
     struct predictor *pred;
     struct handler h;
     FCGX_Request fr;
+    struct sb_slot *me = &sb->slot[slot];
+    long limit, served = 0;
     char err[512];
 
     rlog_setup("worker", (enum rlog_level)rlog_level_parse(cfg->log_level));
@@ -245,14 +336,26 @@ void worker_main(const struct config *cfg, int listen_fd,
 
     h.cfg = cfg;
     h.predictor = pred;
+    h.sb = sb;
     if (FCGX_Init() != 0 ||
         FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
         rlog(RLOG_ERROR, "worker", "cannot start: libfcgi init failed");
         predictor_free(pred);
         _exit(WORKER_EXIT_CANNOT_START);
     }
+    if (listen_start(listen_fd, cfg->backlog) != 0) {
+        rlog_errno(RLOG_ERROR, "worker", errno, "cannot start: listen");
+        predictor_free(pred);
+        _exit(WORKER_EXIT_CANNOT_START);
+    }
+    atomic_store(&sb->model_load_us, (long long)(st.load_ms * 1000.0));
+    atomic_store(&me->ready, true);
+    limit = request_limit(cfg);
 
     while (!worker_stopping) {
+        if (worker_reopen_log) {
+            reopen_log(cfg);
+        }
         if (FCGX_Accept_r(&fr) < 0) {
             if (worker_stopping) {
                 break;
@@ -265,11 +368,25 @@ void worker_main(const struct config *cfg, int listen_fd,
             nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
             continue;
         }
-        serve_one(&h, &fr);
+        block_signals(SIG_BLOCK);
+        /* libfcgi accepts without SOCK_CLOEXEC; nothing may inherit it. */
+        fcntl(fr.ipcFd, F_SETFD, FD_CLOEXEC);
+        sb_request_begin(me, FCGX_GetParam("REQUEST_ID", fr.envp));
+        serve_one(&h, &fr, sb);
         FCGX_Finish_r(&fr);
+        sb_request_end(me);
+        block_signals(SIG_UNBLOCK);
+        served++;
+        if (limit > 0 && served >= limit) {
+            rlog(RLOG_NOTICE, "worker", "recycling after %ld requests",
+                 served);
+            atomic_store(&me->recycling, true);
+            break;
+        }
     }
 
     rlog(RLOG_NOTICE, "worker", "stopping");
+    atomic_store(&me->ready, false);
     FCGX_Free(&fr, 1);
     predictor_free(pred);
     exit(0);

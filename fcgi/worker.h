@@ -9,18 +9,22 @@
 
 #include "core/config.h"
 #include "core/predict.h"
+#include "fcgi/scoreboard.h"
 
 /* Exit code of a worker that cannot start (bad model, card or contract). */
 #define WORKER_EXIT_CANNOT_START 78
 
 /*
  * Runs in the child right after fork(), never returns: exits 0 after a
- * graceful stop (SIGTERM: the request in hand is finished first), or
+ * graceful stop (SIGTERM: the request in hand is finished first) or after
+ * max_requests (with its slot marked recycling), or
  * WORKER_EXIT_CANNOT_START if the model cannot be loaded. `src` is what
- * the master read from disk before forking.
+ * the master read from disk before forking; `sb` the shared scoreboard,
+ * where this worker owns slot `slot`.
  */
 void worker_main(const struct config *cfg, int listen_fd,
-                 const struct predictor_source *src)
+                 const struct predictor_source *src, struct scoreboard *sb,
+                 int slot)
     __attribute__((noreturn));
 
 #endif

@@ -432,7 +432,7 @@ static void test_body_too_large(void)
     struct config small = cfg;
     struct handler h = handler;
     struct request rq = {
-        "POST", "/predict", CT_MULTIPART, body.data, body.len, 0
+        "POST", "/predict", CT_MULTIPART, body.data, body.len, 0, NULL
     };
     struct response rs;
     int rc;
