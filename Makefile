@@ -132,7 +132,7 @@ build/fuzz/fuzz_multipart: tests/fuzz/fuzz_multipart.c core/multipart.c core/res
 build/fuzz/fuzz_image: tests/fuzz/fuzz_image.c core/sniff.c core/image.c \
     core/preprocess.c core/result.c
 build/fuzz/fuzz_handler: tests/fuzz/fuzz_handler.c tests/fuzz/fake_model.c \
-    fcgi/handler.c fcgi/status.c $(CORE_C)
+    fcgi/handler.c fcgi/status.c fcgi/metrics.c fcgi/scoreboard.c $(CORE_C)
 $(FUZZ_BINS): $(wildcard core/*.h fcgi/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -lmagic -ljansson -lm -o $@
