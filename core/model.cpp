@@ -58,6 +58,26 @@ bool has_half_weights(const torch::jit::Module &module)
     return false;
 }
 
+// Turns the float16 parameters and buffers into float32 in place. Module::to
+// would convert every buffer, integer ones too (an index buffer then breaks
+// index_select), so only the half tensors are touched, as Python's .float()
+// does.
+void widen_half_tensors(torch::jit::Module &module)
+{
+    torch::NoGradGuard no_grad;
+
+    for (auto p : module.parameters()) {
+        if (p.scalar_type() == torch::kHalf) {
+            p.set_data(p.to(torch::kFloat));
+        }
+    }
+    for (auto b : module.buffers()) {
+        if (b.scalar_type() == torch::kHalf) {
+            b.set_data(b.to(torch::kFloat));
+        }
+    }
+}
+
 // Copies one output tensor's values into column `col` of the row-major
 // output, or all columns when it is the whole [batch, C] result.
 bool copy_column(const at::Tensor &t, int batch, int col, int cols,
@@ -93,7 +113,7 @@ extern "C" struct model *model_load(const void *bytes, size_t len,
         m->module.eval();
 
         if (has_half_weights(m->module)) {
-            m->module.to(torch::kFloat);
+            widen_half_tensors(m->module);
             info->half_weights = 1;
         }
 

@@ -15,7 +15,8 @@ Written to OUTDIR (X.json is the model card beside X.pt):
                       [N]; no card, so the defaults (224, 8 labels) apply
   tuple_card.json     8 labels at input 32, used with tensor.pt (a
                       mismatch) through the `card` setting
-  half.pt/.json       tensor.pt's net with float16 weights
+  half.pt/.json       tensor.pt's net with float16 weights and an int64
+                      buffer (emotion order) that must stay an integer
   wrong_cols.pt/.json one tensor [N, 3] where the card needs [N, 5]
   rank1.pt/.json      one tensor [N]: not [N, C]
   short_tuple.pt      a tuple whose items hold 2 values for N = 1
@@ -72,6 +73,20 @@ class TupleNet(Net):
         for i in range(emotions.shape[1]):
             out.append(emotions[:, i])
         return tuple(out)
+
+
+class ReorderNet(Net):
+    """Net with an integer buffer, as the converted face-api model has (its
+    emotion order): a float16 export must leave that buffer an integer."""
+
+    def __init__(self, k):
+        super().__init__(k)
+        self.register_buffer("order", torch.arange(k - 1, -1, -1))
+
+    def forward(self, x):
+        age, p_male, emotions = self.heads(x)
+        emotions = emotions.index_select(1, self.order)
+        return torch.cat([age[:, None], p_male[:, None], emotions], dim=1)
 
 
 class Columns(nn.Module):
@@ -179,7 +194,7 @@ def main():
 
     # Float16 weights on disk; the server computes in float32, so the
     # reference is the same rounded weights, widened.
-    half = Net(3).eval()
+    half = ReorderNet(3).eval()
     scripted = torch.jit.script(half)
     scripted.half()
     tmp = p("half.pt") + ".tmp.%d" % os.getpid()
