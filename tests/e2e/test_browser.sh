@@ -66,10 +66,19 @@ done
 
 # --- the page in chromium ----------------------------------------------------
 printf 'just some text, not an image\n' > "$work/not-an-image.jpg"
+# A photo with no face in it: a plain grey picture.
+/usr/bin/python3 -c '
+import sys
+from PIL import Image
+Image.new("RGB", (320, 240), (128, 128, 128)).save(sys.argv[1])
+' "$work/no-face.png"
 rm -f "$SHOT"
+# One face, then the mosaic of five (the screenshot shows the last).
 CHROMIUM=$CHROMIUM NODE_PATH=$NODE_MODULES \
-    node tests/e2e/browser/check_page.js "$E2E_BASE" images/ffhq_00064.jpg \
-    "$work/not-an-image.jpg" "$SHOT" > "$work/browser.out" 2>&1
+    node tests/e2e/browser/check_page.js "$E2E_BASE" \
+    "$work/not-an-image.jpg" "$work/no-face.png" "$SHOT" \
+    images/ffhq_00064.jpg:1 images/mosaic_5faces.jpg:5 \
+    > "$work/browser.out" 2>&1
 rc=$?
 cat "$work/browser.out"
 e2e_passed=$((e2e_passed + $(grep -c '^ok ' "$work/browser.out")))

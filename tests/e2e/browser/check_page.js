@@ -3,7 +3,10 @@
 // Prints one "ok NAME" or "not ok NAME: detail" line per check; the shell
 // test (tests/e2e/test_browser.sh) counts them.
 //
-// usage: node check_page.js BASE_URL IMAGE NOT_AN_IMAGE SCREENSHOT
+// usage: node check_page.js BASE_URL NOT_AN_IMAGE NO_FACE SCREENSHOT
+//            IMAGE[:FACES]...
+// Each IMAGE is picked in turn (FACES: the number of faces it must give);
+// the screenshot is taken with the last one shown.
 //
 // playwright-core comes from build/node (scripts/install-deps.sh); it never
 // downloads a browser: executablePath is Debian's /usr/bin/chromium.
@@ -14,7 +17,13 @@ const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
-const [base, imagePath, textPath, screenshotPath] = process.argv.slice(2);
+const [base, textPath, noFacePath, screenshotPath, ...photoArgs] =
+    process.argv.slice(2);
+const photos = photoArgs.map((arg) => {
+    const [file, faces] = arg.split(':');
+    return { file: file, faces: faces === undefined ? null : Number(faces) };
+});
+const imagePath = photos[0].file;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // Box edges may differ from the reply by sub-pixel rounding and the box's
 // border; anything more is a misplaced box.
@@ -200,7 +209,7 @@ async function main() {
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
             '--no-first-run', '--disable-background-networking',
             '--disable-component-update', '--disable-sync'],
-        viewport: { width: 1000, height: 760 },
+        viewport: { width: 1200, height: 800 },
         deviceScaleFactor: 1
     });
     const origin = new URL(base).origin;
@@ -237,33 +246,60 @@ async function main() {
             (await picker.count()) === 1 &&
             (await picker.getAttribute('type')) === 'file');
 
-        // --- a real photo: what the page shows is what /predict says ----
-        const response = await upload(page, imagePath);
-        const pageReply = await response.json();
-        check('page POSTed the photo and got 200', response.status() === 200,
-            String(response.status()));
-        const sent = response.request();
-        // (The field name is proven by the 200: without "image" the API
-        // answers 400.)
-        check('page sent multipart/form-data',
-            /^multipart\/form-data/.test(sent.headers()['content-type']));
-        const reference = await predict(imagePath);
-        check('reference /predict is 200', reference.status === 200);
-        check('page got the same faces as the reference',
-            facesOf(pageReply).length === facesOf(reference.reply).length);
-        const shown = await readPage(page);
-        compare(path.basename(imagePath), shown, reference.reply);
-        if (Array.isArray(reference.reply.faces)) {
-            check('reply has faces: at least one box drawn',
-                shown.boxes.length >= 1);
-        } else {
-            check('reply without faces: summary says so',
-                /does not report face boxes/.test(shown.summary),
-                shown.summary);
+        // --- real photos: what the page shows is what /predict says ----
+        let reference = null;
+        for (const photo of photos) {
+            const tag = path.basename(photo.file);
+            const response = await upload(page, photo.file);
+            const pageReply = await response.json();
+            check(tag + ': page POSTed the photo and got 200',
+                response.status() === 200, String(response.status()));
+            // (The field name is proven by the 200: without "image" the
+            // API answers 400.)
+            check(tag + ': page sent multipart/form-data',
+                /^multipart\/form-data/.test(
+                    response.request().headers()['content-type']));
+            const ref = await predict(photo.file);
+            reference = reference || ref;
+            check(tag + ': reference /predict is 200 with faces',
+                ref.status === 200 && Array.isArray(ref.reply.faces));
+            check(tag + ': page got the same faces as the reference',
+                facesOf(pageReply).length === facesOf(ref.reply).length);
+            const shown = await readPage(page);
+            compare(tag, shown, ref.reply);
+            if (photo.faces !== null) {
+                check(tag + ': ' + photo.faces + ' boxes drawn',
+                    shown.boxes.length === photo.faces,
+                    String(shown.boxes.length));
+            }
         }
         fs.mkdirSync(path.dirname(screenshotPath), { recursive: true });
         await page.screenshot({ path: screenshotPath, fullPage: true });
         check('screenshot saved', fs.statSync(screenshotPath).size > 10000);
+
+        // --- detection off: the whole photo is one face -----------------
+        await page.uncheck('#detect');
+        const whole = await upload(page, imagePath);
+        check('detect=false: page asked for it',
+            new URL(whole.url()).search === '?detect=false', whole.url());
+        const wholeRef = await predict(imagePath, '?detect=false');
+        const wholeShown = await readPage(page);
+        compare('detect=false', wholeShown, wholeRef.reply);
+        check('detect=false: summary says detection was off',
+            /detection was off/.test(wholeShown.summary), wholeShown.summary);
+        await page.check('#detect');
+
+        // --- no face: the page says so ---------------------------------
+        await upload(page, noFacePath);
+        const noneRef = await predict(noFacePath);
+        const none = await readPage(page);
+        check('no face: the API found none', noneRef.status === 200 &&
+            Array.isArray(noneRef.reply.faces) &&
+            noneRef.reply.faces.length === 0, JSON.stringify(noneRef.reply));
+        check('no face: no card, no box',
+            none.faces.length === 0 && none.boxes.length === 0);
+        check('no face: summary says so', /No face found/.test(none.summary),
+            none.summary);
 
         // --- a server without detection: one card, no box --------------
         // (Answered from Node: route.fetch() would not forward the
@@ -283,52 +319,6 @@ async function main() {
         compare('single-face reply', legacyShown, single);
         check('single-face reply: summary says whole photo',
             /whole photo/.test(legacyShown.summary), legacyShown.summary);
-        await page.unroute('**/predict*');
-
-        // --- boxes, whatever the server: two faces of a made-up reply
-        // with the real values, one box in each corner --------------------
-        const real = facesOf(reference.reply)[0];
-        const two = { face_detected: true, image: { width: 256, height: 256 },
-            faces: [
-                Object.assign({}, real, { score: 0.97,
-                    box: { x: 10, y: 20, width: 120, height: 130 } }),
-                Object.assign({}, real, { score: 0.61, age: 61.5,
-                    box: { x: 170, y: 190, width: 60, height: 50 } })
-            ] };
-        ['age', 'gender', 'gender_name', 'gender_probability', 'emotion',
-            'emotion_confidence', 'emotions'].forEach((k) => {
-            two[k] = real[k];
-        });
-        two.faces[1].gender_name = 'female';
-        two.faces[1].gender_probability = 0.125;
-        await page.route('**/predict*', (route) => route.fulfill({
-            status: 200, contentType: 'application/json',
-            body: JSON.stringify(two)
-        }));
-        await upload(page, imagePath);
-        const twoShown = await readPage(page);
-        compare('two-face reply', twoShown, two);
-        check('two-face reply: two boxes', twoShown.boxes.length === 2);
-        if (process.env.BROWSER_SHOT_ALL) {
-            await page.screenshot({ path: screenshotPath.replace(/\.png$/,
-                '-two.png'), fullPage: true });
-        }
-        check('two-face reply: caption explains the numbers',
-            await page.locator('#caption').isVisible());
-        await page.unroute('**/predict*');
-
-        // --- no face: the page says so ---------------------------------
-        await page.route('**/predict*', (route) => route.fulfill({
-            status: 200, contentType: 'application/json',
-            body: JSON.stringify({ face_detected: false,
-                image: { width: 256, height: 256 }, faces: [] })
-        }));
-        await upload(page, imagePath);
-        const none = await readPage(page);
-        check('no face: no card, no box',
-            none.faces.length === 0 && none.boxes.length === 0);
-        check('no face: summary says so', /No face found/.test(none.summary),
-            none.summary);
         await page.unroute('**/predict*');
 
         // --- an API error reaches the person ---------------------------
