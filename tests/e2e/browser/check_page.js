@@ -245,6 +245,15 @@ async function main() {
         check('file input is labelled "Choose a photo"',
             (await picker.count()) === 1 &&
             (await picker.getAttribute('type')) === 'file');
+        await page.keyboard.press('Tab');
+        const focus = await page.evaluate(() => ({
+            id: document.activeElement.id,
+            outline: getComputedStyle(document.querySelector('.pick'))
+                .outlineStyle
+        }));
+        check('Tab reaches the file picker and shows it focused',
+            focus.id === 'photo' && focus.outline !== 'none',
+            JSON.stringify(focus));
 
         // --- real photos: what the page shows is what /predict says ----
         let reference = null;
