@@ -282,6 +282,8 @@ async function main() {
                     String(shown.boxes.length));
             }
         }
+        // No focus ring from the keyboard check in the picture.
+        await page.evaluate(() => document.activeElement.blur());
         fs.mkdirSync(path.dirname(screenshotPath), { recursive: true });
         await page.screenshot({ path: screenshotPath, fullPage: true });
         check('screenshot saved', fs.statSync(screenshotPath).size > 10000);
