@@ -288,6 +288,25 @@ async function main() {
         await page.screenshot({ path: screenshotPath, fullPage: true });
         check('screenshot saved', fs.statSync(screenshotPath).size > 10000);
 
+        // --- a photo dropped on the page, not picked --------------------
+        const dropped = page.waitForResponse(
+            (r) => new URL(r.url()).pathname === '/predict',
+            { timeout: WAIT_MS });
+        const transfer = await page.evaluateHandle((b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], 'dropped.jpg',
+                { type: 'image/jpeg' }));
+            return dt;
+        }, fs.readFileSync(imagePath).toString('base64'));
+        await page.dispatchEvent('#upload', 'drop', { dataTransfer: transfer });
+        check('dropped photo: page POSTed it and got 200',
+            (await dropped).status() === 200);
+        await page.waitForFunction(
+            () => ['done', 'error'].includes(document.body.dataset.state),
+            null, { timeout: WAIT_MS });
+        compare('dropped photo', await readPage(page), reference.reply);
+
         // --- detection off: the whole photo is one face -----------------
         await page.uncheck('#detect');
         const whole = await upload(page, imagePath);
