@@ -47,6 +47,7 @@ case $csp in
     *) not_ok "GET / has the CSP" "$csp" ;;
 esac
 check "GET / is web/index.html" cmp -s "$work/root.body" web/index.html
+check "GET / has a request id" [ -n "$(header_of "$work/root" X-Request-Id)" ]
 request "$work/js" "$E2E_BASE/reface.js"
 check "GET /reface.js is the script" cmp -s "$work/js.body" web/reface.js
 check "reface.js is JavaScript" [ "$(header_of "$work/js" Content-Type)" = \
@@ -58,6 +59,7 @@ request "$work/post" -X POST "$E2E_BASE/"
 check "POST / is a JSON 405" json_error "$work/post" 405 "Method not allowed"
 check "405 names the allowed methods" \
     [ "$(header_of "$work/post" Allow)" = "GET, HEAD" ]
+check "405 has a request id" [ -n "$(header_of "$work/post" X-Request-Id)" ]
 # Everything else stays the API's JSON 404, whatever the extension.
 for p in /favicon.ico /index.htm /web/index.html /reface.jsx /.git/config; do
     request "$work/nf" "$E2E_BASE$p"
