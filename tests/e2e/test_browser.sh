@@ -74,12 +74,23 @@ import sys
 from PIL import Image
 Image.new("RGB", (320, 240), (128, 128, 128)).save(sys.argv[1])
 ' "$work/no-face.png"
+# A phone-style JPEG: 256x200 pixels whose EXIF says "turn 90 degrees".
+/usr/bin/python3 -c '
+import sys
+from PIL import Image
+photo = Image.open(sys.argv[1]).crop((0, 0, 256, 200))
+exif = Image.Exif()
+exif[0x0112] = 6
+photo.save(sys.argv[2], quality=92, exif=exif.tobytes())
+' images/ffhq_00064.jpg "$work/exif-rotated.jpg"
 rm -f "$SHOT"
-# One face, then the mosaic of five (the screenshot shows the last).
+# One face, the EXIF-rotated one, then the mosaic of five (the screenshot
+# shows the last).
 CHROMIUM=$CHROMIUM NODE_PATH=$NODE_MODULES \
     node tests/e2e/browser/check_page.js "$E2E_BASE" \
     "$work/not-an-image.jpg" "$work/no-face.png" "$SHOT" \
-    images/ffhq_00064.jpg:1 images/mosaic_5faces.jpg:5 \
+    images/ffhq_00064.jpg:1 "$work/exif-rotated.jpg:1" \
+    images/mosaic_5faces.jpg:5 \
     > "$work/browser.out" 2>&1
 rc=$?
 cat "$work/browser.out"

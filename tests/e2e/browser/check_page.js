@@ -163,6 +163,18 @@ function compare(tag, shown, reply) {
             !badBar, badBar && badBar.label);
     });
 
+    if (reply.image) {
+        // The photo as drawn has the shape of the pixels the server
+        // analysed (a JPEG's EXIF rotation must not turn one and not the
+        // other).
+        const drawn = shown.image.width / shown.image.height;
+        const analysed = reply.image.width / reply.image.height;
+        check(tag + ': photo drawn with the shape the server saw',
+            Math.abs(drawn / analysed - 1) < 0.02,
+            'drawn ' + shown.image.width + 'x' + shown.image.height +
+            ', reply ' + reply.image.width + 'x' + reply.image.height);
+    }
+
     const boxed = faces.filter((f) => f.box);
     check(tag + ': one box per face with a box',
         shown.boxes.length === boxed.length,
