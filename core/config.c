@@ -34,6 +34,9 @@ const char config_help[] =
     "  face_margin  fraction of a face box's width and height added on\n"
     "              each side before cropping, 0..1 (default 0, chosen\n"
     "              with make eval)\n"
+    "  detect_retry  1: when no face is found, look again with the image\n"
+    "              shrunk into the middle of the detector's input, for\n"
+    "              faces that fill the frame; 0: one look (default 1)\n"
     "  log_level   error, warn, notice, info or debug (default info)\n"
     "  user        when started as root, switch to this user after\n"
     "              binding the socket and reading the model\n"
@@ -69,6 +72,7 @@ void config_defaults(struct config *c)
     snprintf(c->detector, sizeof(c->detector), "models/detector.pt");
     c->detect_score = 0.5;
     c->face_margin = 0.0;
+    c->detect_retry = 1;
     snprintf(c->log_level, sizeof(c->log_level), "info");
     c->request_timeout = 30.0;
     c->crash_storm_exits = 5;
@@ -185,6 +189,11 @@ enum rf_result config_set(struct config *c, const char *key,
         bad = parse_seconds(value, 0.05, 0.99, &c->detect_score);
     } else if (strcmp(key, "face_margin") == 0) {
         bad = parse_seconds(value, 0.0, 1.0, &c->face_margin);
+    } else if (strcmp(key, "detect_retry") == 0) {
+        bad = parse_ll(value, 10, 0, 1, &v);
+        if (!bad) {
+            c->detect_retry = (int)v;
+        }
     } else if (strcmp(key, "log_level") == 0) {
         bad = rlog_level_parse(value) < 0 ||
               set_string(c->log_level, sizeof(c->log_level), value);

@@ -33,6 +33,7 @@ struct predictor {
     long long max_pixels;
     double crop;
     double margin;               /* face_margin */
+    int retry;                   /* detect_retry: the framed second look */
     float *tensor;               /* 3 * size * size, reused per request */
     float *det_in;               /* the detector's input, reused */
     float *det_out;              /* its output row, reused */
@@ -307,6 +308,7 @@ struct predictor *predictor_new(const struct config *cfg,
     p->max_pixels = cfg->max_pixels;
     p->crop = cfg->crop;
     p->margin = cfg->face_margin;
+    p->retry = cfg->detect_retry;
     p->card = src->card;
     detect_params_default(&p->det);
     p->det.min_score = cfg->detect_score;
@@ -474,6 +476,67 @@ static void face_crop(const struct detect_box *b, double margin, int width,
 }
 
 /*
+ * The second look when the first found nothing: the detector misses a
+ * face that fills the whole frame (a tight crop, a close selfie), because
+ * its anchors were trained on faces with surroundings. So the image, padded
+ * to a square as usual, is shrunk to half the input side and put in the
+ * middle of a black input, and the boxes found are mapped back. Returns
+ * the number of boxes written to `boxes`, -1 on error (reason in `err`).
+ */
+static int find_framed_faces(struct predictor *p, const struct img *im,
+                             struct detect_box *boxes,
+                             struct predict_result *out, char *err,
+                             size_t errlen)
+{
+    const int half = DETECT_INPUT_SIZE / 2, at = DETECT_INPUT_SIZE / 4;
+    const size_t plane = (size_t)DETECT_INPUT_SIZE * DETECT_INPUT_SIZE;
+    const size_t small = (size_t)half * (size_t)half;
+    double side = im->width > im->height ? im->width : im->height;
+    struct timespec t;
+    float *tmp = malloc(sizeof(float) * 3 * small);
+    int cols = 0, n;
+
+    if (tmp == NULL) {
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    detect_input(im, half, tmp);
+    memset(p->det_in, 0, sizeof(float) * PREDICT_DET_INPUT);
+    for (int c = 0; c < 3; c++) {
+        for (int y = 0; y < half; y++) {
+            memcpy(p->det_in + (size_t)c * plane +
+                       (size_t)(y + at) * DETECT_INPUT_SIZE + (size_t)at,
+                   tmp + (size_t)c * small + (size_t)y * (size_t)half,
+                   sizeof(float) * (size_t)half);
+        }
+    }
+    free(tmp);
+    out->timing.preprocess_us += elapsed_us(&t);
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
+                      p->det_out, PREDICT_DET_OUTPUT, &cols, err,
+                      errlen) != RF_OK || cols != PREDICT_DET_OUTPUT) {
+        out->timing.detect_us += elapsed_us(&t);
+        return -1;
+    }
+    out->timing.detect_us += elapsed_us(&t);
+
+    /* In pixels of the 512 square, then of the image's own square. */
+    n = detect_select(p->det_out, DETECT_ANCHORS, DETECT_INPUT_SIZE,
+                      DETECT_INPUT_SIZE, &p->det, boxes, DETECT_MAX_FACES);
+    for (int i = 0; i < n; i++) {
+        double scale = side / half;
+
+        boxes[i].x = (boxes[i].x - at) * scale;
+        boxes[i].y = (boxes[i].y - at) * scale;
+        boxes[i].width *= scale;
+        boxes[i].height *= scale;
+    }
+    return n;
+}
+
+/*
  * Runs the detector on `im` and fills out->faces with the boxes that pass
  * min_face, largest first, at most opt->max_faces; `rects` gets each one's
  * crop. Returns RF_OK (n_faces may be 0) or RF_ERR_MODEL / RF_ERR_NOMEM.
@@ -514,6 +577,9 @@ static enum rf_result find_faces(struct predictor *p, const struct img *im,
 
     n = detect_select(p->det_out, DETECT_ANCHORS, im->width, im->height,
                       &p->det, boxes, DETECT_MAX_FACES);
+    if (n == 0 && p->retry) {
+        n = find_framed_faces(p, im, boxes, out, err, errlen);
+    }
     if (n < 0) {
         snprintf(err, errlen, "out of memory in face selection");
         return RF_ERR_NOMEM;

@@ -134,6 +134,7 @@ static const struct option long_options[] = {
     { "detector", required_argument, NULL, 0 },
     { "detect-score", required_argument, NULL, 0 },
     { "face-margin", required_argument, NULL, 0 },
+    { "detect-retry", required_argument, NULL, 0 },
     { "log-level", required_argument, NULL, 0 },
     { "user", required_argument, NULL, 0 },
     { "group", required_argument, NULL, 0 },

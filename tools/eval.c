@@ -28,6 +28,7 @@
 struct tally {
     char source[64];
     int n, failed, missed;
+    int extra;          /* photos where more than one face was found */
     int age_n;
     double age_abs;
     int gender_n, gender_ok;
@@ -224,15 +225,16 @@ static void print_metric(int n, double value, const char *fmt)
 static void print_table(const struct eval *ev, const char *title)
 {
     printf("%s\n", title);
-    printf("%-12s %5s %6s %6s %12s %12s %12s %12s\n", "source", "n",
-           "failed", "missed", "age MAE", "gender acc", "emotion top1",
-           "emotion TV");
+    printf("%-12s %5s %6s %6s %5s %12s %12s %12s %12s\n", "source", "n",
+           "failed", "missed", "extra", "age MAE", "gender acc",
+           "emotion top1", "emotion TV");
     for (int i = 0; i <= ev->n_sources; i++) {
         const struct tally *t = i < ev->n_sources
                                     ? &ev->sources[i]
                                     : &ev->sources[EVAL_MAX_SOURCES];
 
-        printf("%-12s %5d %6d %6d", t->source, t->n, t->failed, t->missed);
+        printf("%-12s %5d %6d %6d %5d", t->source, t->n, t->failed,
+               t->missed, t->extra);
         print_metric(t->age_n, t->age_n ? t->age_abs / t->age_n : 0,
                      "%.2f (%d)");
         print_metric(t->gender_n,
@@ -258,6 +260,7 @@ static json_t *sources_json(const struct eval *ev, int with_missed)
 
         if (with_missed) {
             json_object_set_new(row, "missed", json_integer(t->missed));
+            json_object_set_new(row, "extra", json_integer(t->extra));
         }
         if (t->age_n) {
             json_object_set_new(row, "age_mae",
@@ -296,9 +299,10 @@ static int write_json(const struct eval *const *ev, const struct card *card,
 
     if (detecting) {
         json_object_set_new(root, "detector", json_pack(
-            "{s:s, s:i, s:f, s:f}", "name", "faceapi-ssd-mobilenetv1",
+            "{s:s, s:i, s:f, s:f, s:i}", "name", "faceapi-ssd-mobilenetv1",
             "input_size", DETECT_INPUT_SIZE, "detect_score",
-            cfg->detect_score, "face_margin", cfg->face_margin));
+            cfg->detect_score, "face_margin", cfg->face_margin,
+            "detect_retry", cfg->detect_retry));
     }
     json_object_set_new(root, "sources", sources_json(ev[0], detecting));
     if (detecting) {
@@ -327,7 +331,8 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: reface-eval [--model M.pt] [--crop F] [--detector D.pt]\n"
         "                   [--detect 0|1] [--detect-score S]\n"
-        "                   [--face-margin F] [--limit N] [--json OUT]\n"
+        "                   [--face-margin F] [--detect-retry 0|1]\n"
+        "                   [--limit N] [--json OUT]\n"
         "                   [--dump OUT.tsv] DIR\n"
         "Runs the server's C pipeline on every image listed in\n"
         "DIR/labels.csv (columns file,age,gender,emotion,source,\n"
@@ -340,14 +345,16 @@ static void usage(FILE *out)
 
 /* Adds one photo's outcome to its source's tally and to "all". */
 static void add_both(struct eval *ev, const char **f, const struct card *card,
-                     const struct prediction *p, int ok)
+                     const struct prediction *p, int ok, int extra)
 {
     struct tally *t = tally_for(ev, f[4][0] ? f[4] : "unknown");
 
     if (t != NULL) {
         add(t, f, card, p, ok);
+        t->extra += extra;
     }
     add(&ev->sources[EVAL_MAX_SOURCES], f, card, p, ok);
+    ev->sources[EVAL_MAX_SOURCES].extra += extra;
 }
 
 int main(int argc, char **argv)
@@ -358,6 +365,7 @@ int main(int argc, char **argv)
         { "detector", required_argument, NULL, 'D' },
         { "detect-score", required_argument, NULL, 's' },
         { "face-margin", required_argument, NULL, 'g' },
+        { "detect-retry", required_argument, NULL, 'r' },
         { "detect", required_argument, NULL, 'x' },
         { "limit", required_argument, NULL, 'n' },
         { "json", required_argument, NULL, 'j' },
@@ -383,7 +391,8 @@ int main(int argc, char **argv)
         const char *key = opt == 'm' ? "model" : opt == 'c' ? "crop"
                         : opt == 'D' ? "detector"
                         : opt == 's' ? "detect_score"
-                        : opt == 'g' ? "face_margin" : NULL;
+                        : opt == 'g' ? "face_margin"
+                        : opt == 'r' ? "detect_retry" : NULL;
 
         if (key != NULL) {
             if (config_set(&cfg, key, optarg, err, sizeof(err)) != RF_OK) {
@@ -475,7 +484,7 @@ int main(int argc, char **argv)
         char *f[EVAL_FIELDS];
         unsigned char *img;
         size_t len = 0;
-        int ok_found = 0, ok_whole = 0;
+        int ok_found = 0, ok_whole = 0, extra = 0;
 
         if (csv_split(line, f, EVAL_FIELDS) != EVAL_FIELDS) {
             fprintf(stderr, "reface-eval: skipping malformed row %d\n",
@@ -504,6 +513,8 @@ int main(int argc, char **argv)
                 } else {
                     found = res->faces[0].attr;
                     ok_found = 1;
+                    /* Each photo of the set shows one person. */
+                    extra = res->n_faces > 1;
                 }
             }
             po.detect = 0;
@@ -522,13 +533,13 @@ int main(int argc, char **argv)
             write_dump_row(dump, f[0], detecting ? &found : &whole);
         }
         if (detecting) {
-            add_both(ev[0], (const char **)f, card, &found, ok_found);
-            add_both(ev[1], (const char **)f, card, &whole, ok_whole);
+            add_both(ev[0], (const char **)f, card, &found, ok_found, extra);
+            add_both(ev[1], (const char **)f, card, &whole, ok_whole, 0);
             if (ok_found == 1) {
-                add_both(ev[2], (const char **)f, card, &whole, ok_whole);
+                add_both(ev[2], (const char **)f, card, &whole, ok_whole, 0);
             }
         } else {
-            add_both(ev[0], (const char **)f, card, &whole, ok_whole);
+            add_both(ev[0], (const char **)f, card, &whole, ok_whole, 0);
         }
         progress(++done, total);
     }
@@ -540,8 +551,8 @@ int main(int argc, char **argv)
         char title[160];
 
         snprintf(title, sizeof(title), "with detection (largest face; "
-                 "detect_score %.2f, face_margin %.2f):", cfg.detect_score,
-                 cfg.face_margin);
+                 "detect_score %.2f, face_margin %.2f, detect_retry %d):",
+                 cfg.detect_score, cfg.face_margin, cfg.detect_retry);
         print_table(ev[0], title);
         snprintf(title, sizeof(title), "whole image (detect=false, centred "
                  "crop %.2f):", cfg.crop);

@@ -592,6 +592,44 @@ static struct buf gradient_bmp(void)
     return out;
 }
 
+/* A 24-bit BMP of the rectangle (x, y, w, h) of `im`. */
+static struct buf bmp_of(const struct img *im, int x0, int y0, int w, int h)
+{
+    size_t row = ((size_t)w * 3 + 3) & ~(size_t)3;
+    size_t size = 54 + row * (size_t)h;
+    unsigned char *b = calloc(1, size);
+    struct buf out = { b, size };
+
+    if (b == NULL) {
+        exit(2);
+    }
+    b[0] = 'B';
+    b[1] = 'M';
+    for (int i = 0; i < 4; i++) {
+        b[2 + i] = (unsigned char)(size >> (8 * i));
+        b[18 + i] = (unsigned char)((unsigned)w >> (8 * i));
+        b[22 + i] = (unsigned char)((unsigned)h >> (8 * i));
+    }
+    b[10] = 54;
+    b[14] = 40;
+    b[26] = 1;
+    b[28] = 24;
+    /* Bottom-up rows of BGR. */
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            const unsigned char *src = im->rgb +
+                ((size_t)(y0 + y) * (size_t)im->width + (size_t)(x0 + x)) * 3;
+            unsigned char *px = b + 54 + (size_t)(h - 1 - y) * row +
+                                (size_t)x * 3;
+
+            px[0] = src[2];
+            px[1] = src[1];
+            px[2] = src[0];
+        }
+    }
+    return out;
+}
+
 /* /predict with `query` on `data`; the parsed body, or NULL. */
 static json_t *predict_json(const void *data, size_t len, const char *query,
                             int want_status)
@@ -816,6 +854,72 @@ static void test_images_draw(void)
     free(body.data);
 }
 
+/*
+ * A face that fills its frame (a tight crop of images/ffhq_00064.jpg): the
+ * first look finds nothing, the second (detect_retry) finds it. Checked
+ * both ways, with a second predictor that has the retry off.
+ */
+static void test_tight_crop_retry(void)
+{
+    struct predictor_source src;
+    struct predictor_status st;
+    struct config one_look = cfg;
+    struct handler h = handler;
+    struct img im = { 0 };
+    struct buf bmp, body;
+    struct request rq;
+    struct response rs;
+    unsigned char *jpg;
+    size_t len;
+    char err[512];
+    json_t *root, *f0;
+
+    jpg = slurp("images/ffhq_00064.jpg", &len);
+    CHECK(jpg != NULL && img_decode(jpg, len, 1 << 24, &im, err,
+                                    sizeof(err)) == RF_OK);
+    free(jpg);
+    if (im.rgb == NULL) {
+        return;
+    }
+    bmp = bmp_of(&im, 80, 80, 96, 110);
+    img_release(&im);
+
+    root = predict_json(bmp.data, bmp.len, NULL, 200);
+    f0 = json_array_get(json_object_get(root, "faces"), 0);
+    CHECK(json_is_true(json_object_get(root, "face_detected")));
+    CHECK_INT_EQ(json_array_size(json_object_get(root, "faces")), 1);
+    CHECK(box_value(f0, "x") >= 0 && box_value(f0, "y") >= 0 &&
+          box_value(f0, "x") + box_value(f0, "width") <= 96 &&
+          box_value(f0, "y") + box_value(f0, "height") <= 110 &&
+          box_value(f0, "width") >= 48 && box_value(f0, "height") >= 48);
+    json_decref(root);
+
+    one_look.detect_retry = 0;
+    CHECK(predictor_source_read(&one_look, &src, err, sizeof(err)) == RF_OK);
+    h.cfg = &one_look;
+    h.predictor = predictor_new(&one_look, &src, &st, err, sizeof(err));
+    predictor_source_release(&src);
+    CHECK(h.predictor != NULL);
+    if (h.predictor != NULL) {
+        body = multipart("image", "t.bmp", bmp.data, bmp.len);
+        memset(&rq, 0, sizeof(rq));
+        rq.method = "POST";
+        rq.path = "/predict";
+        rq.content_type = CT_MULTIPART;
+        rq.body = body.data;
+        rq.body_len = body.len;
+        CHECK_INT_EQ(handler_serve(&h, &rq, &rs), 200);
+        root = body_json(&rs);
+        CHECK(json_is_false(json_object_get(root, "face_detected")));
+        CHECK_INT_EQ(json_array_size(json_object_get(root, "faces")), 0);
+        json_decref(root);
+        response_release(&rs);
+        free(body.data);
+        predictor_free(h.predictor);
+    }
+    free(bmp.data);
+}
+
 /* Two image parts and a text one: a list, each with its own answer. */
 static void test_several_images(void)
 {
@@ -915,6 +1019,7 @@ int main(int argc, char **argv)
     RUN(test_images_faces);
     RUN(test_images_draw);
     RUN(test_several_images);
+    RUN(test_tight_crop_retry);
 
     predictor_free(handler.predictor);
     free(mosaic);
