@@ -154,7 +154,7 @@
 
     function replyError(status, reply) {
         if (reply && typeof reply.error === 'string') {
-            return 'The server refused the photo: ' + reply.error +
+            return 'The server answered: ' + reply.error +
                 ' (HTTP ' + status + ').';
         }
         return 'The server answered HTTP ' + status + ' without a usable ' +
