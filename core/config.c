@@ -24,7 +24,19 @@ const char config_help[] =
     "  max_parts   multipart parts per request (default 16)\n"
     "  max_header  bytes of one part's headers (default 8192)\n"
     "  crop        centred crop before the model, fraction of each side,\n"
-    "              0.1..1 (default 0.8, chosen with make eval)\n"
+    "              0.1..1 (default 0.8, chosen with make eval); used\n"
+    "              when detection is off\n"
+    "  detector    face detector TorchScript file (default\n"
+    "              models/detector.pt, used when it exists; empty: no\n"
+    "              detection, the centred crop as the one face)\n"
+    "  detect_score  detections scoring above this are faces, 0.05..0.99\n"
+    "              (default 0.5, chosen with make eval)\n"
+    "  face_margin  fraction of a face box's width and height added on\n"
+    "              each side before cropping, 0..1 (default 0, chosen\n"
+    "              with make eval)\n"
+    "  detect_retry  1: when no face is found, look again with the image\n"
+    "              shrunk into the middle of the detector's input, for\n"
+    "              faces that fill the frame; 0: one look (default 1)\n"
     "  log_level   error, warn, notice, info or debug (default info)\n"
     "  user        when started as root, switch to this user after\n"
     "              binding the socket and reading the model\n"
@@ -57,13 +69,17 @@ void config_defaults(struct config *c)
     c->max_parts = 16;
     c->max_header = 8192;
     c->crop = 0.8;
+    snprintf(c->detector, sizeof(c->detector), "models/detector.pt");
+    c->detect_score = 0.5;
+    c->face_margin = 0.0;
+    c->detect_retry = 1;
     snprintf(c->log_level, sizeof(c->log_level), "info");
     c->request_timeout = 30.0;
     c->crash_storm_exits = 5;
     c->crash_storm_window = 10.0;
 }
 
-/* Parses a number of seconds in lo..hi; -1 if it is not one. */
+/* Parses a number (seconds, a fraction) in lo..hi; -1 if it is not one. */
 static int parse_seconds(const char *s, double lo, double hi, double *out)
 {
     char *end;
@@ -166,6 +182,17 @@ enum rf_result config_set(struct config *c, const char *key,
               !(d <= 1.0);
         if (!bad) {
             c->crop = d;
+        }
+    } else if (strcmp(key, "detector") == 0) {
+        bad = set_string(c->detector, sizeof(c->detector), value);
+    } else if (strcmp(key, "detect_score") == 0) {
+        bad = parse_seconds(value, 0.05, 0.99, &c->detect_score);
+    } else if (strcmp(key, "face_margin") == 0) {
+        bad = parse_seconds(value, 0.0, 1.0, &c->face_margin);
+    } else if (strcmp(key, "detect_retry") == 0) {
+        bad = parse_ll(value, 10, 0, 1, &v);
+        if (!bad) {
+            c->detect_retry = (int)v;
         }
     } else if (strcmp(key, "log_level") == 0) {
         bad = rlog_level_parse(value) < 0 ||

@@ -25,6 +25,10 @@ struct config {
     size_t max_parts;             /* multipart parts per body */
     size_t max_header;            /* bytes of one part's header block */
     double crop;                  /* centred crop, fraction of each side */
+    char detector[CONFIG_PATH_MAX]; /* face detector; "" = none */
+    double detect_score;          /* keep detections scoring above this */
+    double face_margin;           /* added to each side of a face box */
+    int detect_retry;             /* no face: look again, image framed */
     char log_level[16];
     char user[64];                /* when started as root: run as this */
     char group[64];               /* "" = the user's primary group */

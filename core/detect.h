@@ -13,10 +13,11 @@
 
 /* The side of the detector's input; its 5118 anchors are made for it. */
 #define DETECT_INPUT_SIZE 512
-/* Values per anchor in the detector's output row. */
+/* Anchors of the 512 input, and values per anchor in the output row. */
+#define DETECT_ANCHORS 5118
 #define DETECT_ANCHOR_VALUES 5
 /* No request gets more faces than this, whatever it asks for. */
-#define DETECT_MAX_FACES 32
+#define DETECT_MAX_FACES 50
 
 /* One face, in pixels of the decoded image (not clipped, not rounded). */
 struct detect_box {

@@ -20,6 +20,7 @@ const char *rf_result_name(enum rf_result r)
         [RF_ERR_CONTRACT] = "model_contract",
         [RF_ERR_IO] = "io_error",
         [RF_ERR_CONFIG] = "config_error",
+        [RF_ERR_BAD_QUERY] = "bad_query",
     };
 
     if ((unsigned)r >= RF_ERR__COUNT || names[r] == NULL) {

@@ -21,6 +21,7 @@ enum rf_result {
     RF_ERR_CONTRACT,        /* the model breaks the documented contract */
     RF_ERR_IO,              /* a system call failed */
     RF_ERR_CONFIG,          /* bad configuration value or file */
+    RF_ERR_BAD_QUERY,       /* a query parameter with a bad value */
     RF_ERR__COUNT
 };
 

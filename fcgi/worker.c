@@ -327,10 +327,10 @@ void worker_main(const struct config *cfg, int listen_fd,
         _exit(WORKER_EXIT_CANNOT_START);
     }
     rlog(RLOG_NOTICE, "model", "loaded name=%s labels=%d ms=%.0f "
-         "optimized=%s half=%s card=%s%s%s",
+         "optimized=%s half=%s detector=%s card=%s%s%s",
          predictor_card(pred)->name, predictor_card(pred)->n_labels,
          st.load_ms, st.model_optimized ? "yes" : "no",
-         st.model_half ? "yes" : "no",
+         st.model_half ? "yes" : "no", st.detector ? "yes" : "none",
          src->card_found ? "found" : "missing (original Reface defaults)",
          st.note[0] ? " note=" : "", st.note);
 

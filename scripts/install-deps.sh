@@ -4,12 +4,27 @@
 set -eu
 
 PACKAGES="
+chromium fonts-dejavu-core
 build-essential pkg-config curl ca-certificates openssl procps
 libfcgi-dev libmagic-dev libstb-dev libjansson-dev libssl-dev
 libtorch-dev python3-torch python3-numpy python3-pil
 nginx-light spawn-fcgi
 clang-14 libclang-rt-14-dev valgrind wrk
 "
+
+# The browser test's npm packages (tests/e2e/browser/package-lock.json),
+# installed by npm ci into build/node; never a browser download: the test
+# drives Debian's chromium. Done again only when the lock file changes.
+npm_dir=$(cd "$(dirname "$0")/.." && pwd)/build/node
+npm_lock=$(dirname "$0")/../tests/e2e/browser/package-lock.json
+if ! cmp -s "$npm_lock" "$npm_dir/package-lock.json" ||
+    [ ! -d "$npm_dir/node_modules/playwright-core" ]; then
+    echo "install-deps: npm ci into $npm_dir" >&2
+    mkdir -p "$npm_dir"
+    cp "$(dirname "$npm_lock")/package.json" "$npm_lock" "$npm_dir/"
+    (cd "$npm_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+        npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2
+fi
 
 missing=""
 for p in $PACKAGES; do

@@ -18,6 +18,10 @@ for d in nginx-body nginx-fastcgi nginx-proxy nginx-uwsgi nginx-scgi; do
     fi
 done
 cp "$here/conf/reface-locations.conf" "$rundir/reface-locations.conf"
+# The page's files, copied so that nginx's user can read them wherever the
+# checkout lives.
+rm -rf "$rundir/web"
+cp -R "$here/web" "$rundir/web"
 
 user_line="# nginx runs as the invoking user"
 if [ -n "$user" ]; then

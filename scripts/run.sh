@@ -76,6 +76,7 @@ nginx_pid=$!
 
 echo "run: serving on http://127.0.0.1:$port (Ctrl-C to stop)" >&2
 echo "run: try: curl -F image=@images/ffhq_00064.jpg http://127.0.0.1:$port/predict" >&2
+echo "run: or open http://127.0.0.1:$port/ in a browser" >&2
 
 # Whichever stops first, stop the other.
 while kill -0 "$fcgi_pid" 2>/dev/null && kill -0 "$nginx_pid" 2>/dev/null; do

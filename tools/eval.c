@@ -2,7 +2,10 @@
  * reface-eval: runs the server's own pipeline (core/predict.c, the code each
  * worker runs) over a folder with a labels.csv, and prints accuracy per
  * source: age MAE, gender accuracy, emotion top-1, and the total-variation
- * distance to soft emotion labels. No FastCGI, no Python.
+ * distance to soft emotion labels. With a detector, every photo is measured
+ * twice: through detection (the largest face) and as a whole image (the
+ * API's detect=false), and photos where no face was found are counted.
+ * No FastCGI, no Python.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -24,7 +27,8 @@
 
 struct tally {
     char source[64];
-    int n, failed;
+    int n, failed, missed;
+    int extra;          /* photos where more than one face was found */
     int age_n;
     double age_abs;
     int gender_n, gender_ok;
@@ -154,10 +158,15 @@ static int tv_distance(const char *json, const struct card *card,
     return 0;
 }
 
+/* ok: 1 scored, 0 failed, -1 no face found (counted, not scored). */
 static void add(struct tally *t, const char **f, const struct card *card,
                 const struct prediction *p, int ok)
 {
     t->n++;
+    if (ok < 0) {
+        t->missed++;
+        return;
+    }
     if (!ok) {
         t->failed++;
         return;
@@ -213,17 +222,19 @@ static void print_metric(int n, double value, const char *fmt)
     }
 }
 
-static void print_table(const struct eval *ev, const struct card *card)
+static void print_table(const struct eval *ev, const char *title)
 {
-    printf("model %s, %d emotion labels\n", card->name, card->n_labels);
-    printf("%-12s %5s %6s %12s %12s %12s %12s\n", "source", "n", "failed",
-           "age MAE", "gender acc", "emotion top1", "emotion TV");
+    printf("%s\n", title);
+    printf("%-12s %5s %6s %6s %5s %12s %12s %12s %12s\n", "source", "n",
+           "failed", "missed", "extra", "age MAE", "gender acc",
+           "emotion top1", "emotion TV");
     for (int i = 0; i <= ev->n_sources; i++) {
         const struct tally *t = i < ev->n_sources
                                     ? &ev->sources[i]
                                     : &ev->sources[EVAL_MAX_SOURCES];
 
-        printf("%-12s %5d %6d", t->source, t->n, t->failed);
+        printf("%-12s %5d %6d %6d %5d", t->source, t->n, t->failed,
+               t->missed, t->extra);
         print_metric(t->age_n, t->age_n ? t->age_abs / t->age_n : 0,
                      "%.2f (%d)");
         print_metric(t->gender_n,
@@ -237,13 +248,9 @@ static void print_table(const struct eval *ev, const struct card *card)
     }
 }
 
-static int write_json(const struct eval *ev, const struct card *card,
-                      const struct config *cfg, const char *path)
+static json_t *sources_json(const struct eval *ev, int with_missed)
 {
-    json_t *root = json_pack("{s:s, s:f, s:o}", "model", card->name,
-                             "crop", cfg->crop, "sources", json_object());
-    json_t *sources = json_object_get(root, "sources");
-    int rc;
+    json_t *sources = json_object();
 
     for (int i = 0; i <= ev->n_sources; i++) {
         const struct tally *t = i < ev->n_sources
@@ -251,6 +258,10 @@ static int write_json(const struct eval *ev, const struct card *card,
                                     : &ev->sources[EVAL_MAX_SOURCES];
         json_t *row = json_pack("{s:i, s:i}", "n", t->n, "failed", t->failed);
 
+        if (with_missed) {
+            json_object_set_new(row, "missed", json_integer(t->missed));
+            json_object_set_new(row, "extra", json_integer(t->extra));
+        }
         if (t->age_n) {
             json_object_set_new(row, "age_mae",
                                 json_real(t->age_abs / t->age_n));
@@ -268,6 +279,36 @@ static int write_json(const struct eval *ev, const struct card *card,
                                 json_real(t->tv_sum / t->tv_n));
         }
         json_object_set_new(sources, t->source, row);
+    }
+    return sources;
+}
+
+/*
+ * The committed figures: "sources" is what the server answers by default
+ * (with detection when a detector is loaded), "whole_image" the same photos
+ * with detect=false, and "whole_image_where_found" only the photos where
+ * a face was found, for a like-for-like comparison.
+ */
+static int write_json(const struct eval *const *ev, const struct card *card,
+                      const struct config *cfg, int detecting,
+                      const char *path)
+{
+    json_t *root = json_pack("{s:s, s:f}", "model", card->name,
+                             "crop", cfg->crop);
+    int rc;
+
+    if (detecting) {
+        json_object_set_new(root, "detector", json_pack(
+            "{s:s, s:i, s:f, s:f, s:i}", "name", "faceapi-ssd-mobilenetv1",
+            "input_size", DETECT_INPUT_SIZE, "detect_score",
+            cfg->detect_score, "face_margin", cfg->face_margin,
+            "detect_retry", cfg->detect_retry));
+    }
+    json_object_set_new(root, "sources", sources_json(ev[0], detecting));
+    if (detecting) {
+        json_object_set_new(root, "whole_image", sources_json(ev[1], 0));
+        json_object_set_new(root, "whole_image_where_found",
+                            sources_json(ev[2], 0));
     }
     rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     json_decref(root);
@@ -288,12 +329,32 @@ static void write_dump_row(FILE *dump, const char *file,
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: reface-eval [--model M.pt] [--crop F] [--limit N]\n"
-        "                   [--json OUT] [--dump OUT.tsv] DIR\n"
+        "usage: reface-eval [--model M.pt] [--crop F] [--detector D.pt]\n"
+        "                   [--detect 0|1] [--detect-score S]\n"
+        "                   [--face-margin F] [--detect-retry 0|1]\n"
+        "                   [--limit N] [--json OUT]\n"
+        "                   [--dump OUT.tsv] DIR\n"
         "Runs the server's C pipeline on every image listed in\n"
         "DIR/labels.csv (columns file,age,gender,emotion,source,\n"
-        "emotions_json) and prints accuracy per source. --json writes\n"
-        "the table as JSON; --dump writes each image's raw outputs.\n");
+        "emotions_json) and prints accuracy per source: with detection\n"
+        "(the largest face; photos without a face are 'missed') next to\n"
+        "the whole image (detect=false). --detect 0 measures the whole\n"
+        "image only. --json writes the tables as JSON; --dump writes each\n"
+        "image's raw outputs (of the default path).\n");
+}
+
+/* Adds one photo's outcome to its source's tally and to "all". */
+static void add_both(struct eval *ev, const char **f, const struct card *card,
+                     const struct prediction *p, int ok, int extra)
+{
+    struct tally *t = tally_for(ev, f[4][0] ? f[4] : "unknown");
+
+    if (t != NULL) {
+        add(t, f, card, p, ok);
+        t->extra += extra;
+    }
+    add(&ev->sources[EVAL_MAX_SOURCES], f, card, p, ok);
+    ev->sources[EVAL_MAX_SOURCES].extra += extra;
 }
 
 int main(int argc, char **argv)
@@ -301,6 +362,11 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "model", required_argument, NULL, 'm' },
         { "crop", required_argument, NULL, 'c' },
+        { "detector", required_argument, NULL, 'D' },
+        { "detect-score", required_argument, NULL, 's' },
+        { "face-margin", required_argument, NULL, 'g' },
+        { "detect-retry", required_argument, NULL, 'r' },
+        { "detect", required_argument, NULL, 'x' },
         { "limit", required_argument, NULL, 'n' },
         { "json", required_argument, NULL, 'j' },
         { "dump", required_argument, NULL, 'd' },
@@ -311,23 +377,30 @@ int main(int argc, char **argv)
     struct predictor_status st;
     struct predictor_source src;
     struct predictor *pred;
-    struct eval *ev;
+    struct predict_result *res;
+    struct eval *ev[3];
     char err[512], path[4096], line[8192];
     const char *json_out = NULL;
     FILE *dump = NULL;
-    int opt, limit = -1, total = 0, done = 0;
+    int opt, limit = -1, total = 0, done = 0, detect = 1, detecting;
     FILE *csv;
 
     config_defaults(&cfg);
     rlog_setup("eval", RLOG_WARN);
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        const char *key = opt == 'm' ? "model" : opt == 'c' ? "crop" : NULL;
+        const char *key = opt == 'm' ? "model" : opt == 'c' ? "crop"
+                        : opt == 'D' ? "detector"
+                        : opt == 's' ? "detect_score"
+                        : opt == 'g' ? "face_margin"
+                        : opt == 'r' ? "detect_retry" : NULL;
 
         if (key != NULL) {
             if (config_set(&cfg, key, optarg, err, sizeof(err)) != RF_OK) {
                 fprintf(stderr, "reface-eval: %s\n", err);
                 return 2;
             }
+        } else if (opt == 'x') {
+            detect = atoi(optarg) != 0;
         } else if (opt == 'n') {
             limit = atoi(optarg);
         } else if (opt == 'j') {
@@ -347,6 +420,9 @@ int main(int argc, char **argv)
     if (optind + 1 != argc) {
         usage(stderr);
         return 2;
+    }
+    if (!detect) {
+        cfg.detector[0] = '\0';
     }
 
     snprintf(path, sizeof(path), "%s/labels.csv", argv[optind]);
@@ -378,63 +454,130 @@ int main(int argc, char **argv)
         fclose(csv);
         return 1;
     }
+    detecting = st.detector;
+    if (detect && !detecting) {
+        fprintf(stderr, "reface-eval: no detector at \"%s\": whole images "
+                "only\n", cfg.detector);
+    }
 
-    ev = calloc(1, sizeof(*ev));
-    if (ev == NULL) {
+    ev[0] = calloc(1, sizeof(*ev[0]));
+    ev[1] = calloc(1, sizeof(*ev[1]));
+    ev[2] = calloc(1, sizeof(*ev[2]));
+    res = malloc(sizeof(*res));
+    if (ev[0] == NULL || ev[1] == NULL || ev[2] == NULL || res == NULL) {
         predictor_free(pred);
         fclose(csv);
         return 1;
     }
-    snprintf(ev->sources[EVAL_MAX_SOURCES].source, 64, "all");
+    for (int i = 0; i < 3; i++) {
+        snprintf(ev[i]->sources[EVAL_MAX_SOURCES].source, 64, "all");
+    }
 
     if (fgets(line, sizeof(line), csv) == NULL) { /* the header */
         line[0] = '\0';
     }
     while (done < total && fgets(line, sizeof(line), csv) != NULL) {
+        const struct card *card = predictor_card(pred);
+        struct predict_options po;
+        struct prediction found, whole;
+        struct img im = { 0 };
         char *f[EVAL_FIELDS];
-        struct prediction p;
-        struct tally *t;
         unsigned char *img;
         size_t len = 0;
-        int ok = 0;
+        int ok_found = 0, ok_whole = 0, extra = 0;
 
         if (csv_split(line, f, EVAL_FIELDS) != EVAL_FIELDS) {
             fprintf(stderr, "reface-eval: skipping malformed row %d\n",
                     done + 2);
             continue;
         }
+        memset(&found, 0, sizeof(found));
+        memset(&whole, 0, sizeof(whole));
+        predict_options_default(&po);
         snprintf(path, sizeof(path), "%s/%s", argv[optind], f[0]);
         img = slurp(path, &len);
-        if (img != NULL) {
-            ok = predictor_run(pred, img, len, &p, err, sizeof(err)) == RF_OK;
-            if (!ok) {
-                fprintf(stderr, "\nreface-eval: %s: %s\n", f[0], err);
-            } else if (dump != NULL) {
-                write_dump_row(dump, f[0], &p);
-            }
-            free(img);
-        } else {
+        memset(res, 0, sizeof(*res));
+        if (img == NULL) {
             fprintf(stderr, "\nreface-eval: cannot read %s\n", path);
+        } else if (predictor_decode(pred, img, len, res, &im, err,
+                                    sizeof(err)) != RF_OK) {
+            fprintf(stderr, "\nreface-eval: %s: %s\n", f[0], err);
+        } else {
+            /* The server's default answer: the largest face. */
+            if (detecting) {
+                if (predictor_run_image(pred, &im, &po, res, err,
+                                        sizeof(err)) != RF_OK) {
+                    fprintf(stderr, "\nreface-eval: %s: %s\n", f[0], err);
+                } else if (res->n_faces == 0) {
+                    ok_found = -1;
+                } else {
+                    found = res->faces[0].attr;
+                    ok_found = 1;
+                    /* Each photo of the set shows one person. */
+                    extra = res->n_faces > 1;
+                }
+            }
+            po.detect = 0;
+            if (predictor_run_image(pred, &im, &po, res, err,
+                                    sizeof(err)) != RF_OK) {
+                fprintf(stderr, "\nreface-eval: %s: %s\n", f[0], err);
+            } else {
+                whole = res->faces[0].attr;
+                ok_whole = 1;
+            }
         }
-        t = tally_for(ev, f[4][0] ? f[4] : "unknown");
-        if (t != NULL) {
-            add(t, (const char **)f, predictor_card(pred), &p, ok);
+        img_release(&im);
+        free(img);
+
+        if (dump != NULL && (detecting ? ok_found == 1 : ok_whole)) {
+            write_dump_row(dump, f[0], detecting ? &found : &whole);
         }
-        add(&ev->sources[EVAL_MAX_SOURCES], (const char **)f,
-            predictor_card(pred), &p, ok);
+        if (detecting) {
+            add_both(ev[0], (const char **)f, card, &found, ok_found, extra);
+            add_both(ev[1], (const char **)f, card, &whole, ok_whole, 0);
+            if (ok_found == 1) {
+                add_both(ev[2], (const char **)f, card, &whole, ok_whole, 0);
+            }
+        } else {
+            add_both(ev[0], (const char **)f, card, &whole, ok_whole, 0);
+        }
         progress(++done, total);
     }
     fclose(csv);
 
-    print_table(ev, predictor_card(pred));
+    printf("model %s, %d emotion labels\n", predictor_card(pred)->name,
+           predictor_card(pred)->n_labels);
+    if (detecting) {
+        char title[160];
+
+        snprintf(title, sizeof(title), "with detection (largest face; "
+                 "detect_score %.2f, face_margin %.2f, detect_retry %d):",
+                 cfg.detect_score, cfg.face_margin, cfg.detect_retry);
+        print_table(ev[0], title);
+        snprintf(title, sizeof(title), "whole image (detect=false, centred "
+                 "crop %.2f):", cfg.crop);
+        print_table(ev[1], title);
+        print_table(ev[2], "whole image, only the photos where a face was "
+                    "found:");
+    } else {
+        char title[96];
+
+        snprintf(title, sizeof(title), "whole image (centred crop %.2f):",
+                 cfg.crop);
+        print_table(ev[0], title);
+    }
     if (json_out != NULL &&
-        write_json(ev, predictor_card(pred), &cfg, json_out) != 0) {
+        write_json((const struct eval *const *)ev, predictor_card(pred),
+                   &cfg, detecting, json_out) != 0) {
         fprintf(stderr, "reface-eval: cannot write %s\n", json_out);
     }
     if (dump != NULL) {
         fclose(dump);
     }
     predictor_free(pred);
-    free(ev);
+    for (int i = 0; i < 3; i++) {
+        free(ev[i]);
+    }
+    free(res);
     return 0;
 }

@@ -27,9 +27,11 @@ check "HEAD health 200" [ "$(status_of "$work/hh")" = 200 ]
 
 # --- /predict on every sample ----------------------------------------------
 # expected: file, gender_name, age low, age high (the labels with the
-# model's known error: see README "Accuracy")
-while IFS=, read -r file gender lo hi; do
-    request "$work/p" -F "image=@images/$file" "$E2E_BASE/predict"
+# model's known error: see README "Accuracy"), query. The 48x48 FER+ face
+# fills its whole frame, where the detector finds nothing: it is sent as a
+# pre-aligned face, detect=false.
+while IFS=, read -r file gender lo hi query; do
+    request "$work/p" -F "image=@images/$file" "$E2E_BASE/predict?$query"
     check "predict $file 200" [ "$(status_of "$work/p")" = 200 ]
     check "predict $file is JSON" \
         [ "$(header_of "$work/p" Content-Type)" = application/json ]
@@ -38,11 +40,19 @@ import json, sys
 body, gender, lo, hi = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 r = json.load(open(body))
 errors = []
-keys = ["age", "gender", "gender_name", "gender_probability", "emotion",
-        "emotion_confidence", "emotions"]
-for k in keys:
-    if k not in r:
-        errors.append("missing " + k)
+keys = ["face_detected", "image", "age", "gender", "gender_name",
+        "gender_probability", "emotion", "emotion_confidence", "emotions",
+        "faces"]
+if list(r) != keys:
+    errors.append("keys %s, expected %s" % (list(r), keys))
+elif not r["faces"]:
+    errors.append("no face")
+else:
+    face = dict(r["faces"][0])
+    for k in ("box", "score"):
+        face.pop(k, None)
+    if face != {k: r[k] for k in keys[2:9]}:
+        errors.append("top-level fields are not faces[0]'s")
 if not errors:
     if not lo <= r["age"] <= hi:
         errors.append("age %s not in [%s, %s]" % (r["age"], lo, hi))
@@ -69,11 +79,113 @@ sys.exit(1 if errors else 0)
 PY
     if [ $? -eq 0 ]; then ok "predict $file fields"; else not_ok "predict $file fields"; fi
 done <<'CASES'
-ffhq_00064.jpg,male,17,31
-ffhq_00162.jpg,female,20,45
-utkface_12dc068b2d.jpg,female,25,45
-ferplus_fer0028735.png,-,0,100
+ffhq_00064.jpg,male,17,31,
+ffhq_00162.jpg,female,20,45,
+utkface_12dc068b2d.jpg,female,25,45,
+ferplus_fer0028735.png,-,0,100,detect=false
 CASES
+
+# --- several faces ----------------------------------------------------------
+# images/mosaic_5faces.jpg: five dev faces in a 3x2 grid of 200 px cells,
+# the sixth cell a plain gradient (images/README.md).
+request "$work/m" -F "image=@images/mosaic_5faces.jpg" "$E2E_BASE/predict"
+check "mosaic 200" [ "$(status_of "$work/m")" = 200 ]
+check "mosaic: five faces, one per face cell, largest first" \
+    /usr/bin/python3 - "$work/m.body" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+faces = r["faces"]
+cells = sorted(((f["box"]["x"] + f["box"]["width"] // 2) // 200
+                + 3 * ((f["box"]["y"] + f["box"]["height"] // 2) // 200))
+               for f in faces)
+areas = [f["box"]["width"] * f["box"]["height"] for f in faces]
+ok = (r["face_detected"] is True and r["image"] == {"width": 600, "height": 400}
+      and cells == [0, 1, 2, 3, 4] and areas == sorted(areas, reverse=True)
+      and all(0.5 < f["score"] <= 1 for f in faces)
+      and r["age"] == faces[0]["age"])
+if not ok:
+    print(json.dumps(r)[:600])
+sys.exit(0 if ok else 1)
+PY
+request "$work/m3" -F "image=@images/mosaic_5faces.jpg" "$E2E_BASE/predict?max_faces=3"
+check "max_faces=3 caps the mosaic at three" \
+    [ "$(json_get "$work/m3.body" faces | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 3 ]
+request "$work/mw" -F "image=@images/mosaic_5faces.jpg" "$E2E_BASE/predict?detect=false"
+check "detect=false: one face, the whole image, face_detected false" \
+    /usr/bin/python3 - "$work/mw.body" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+f = r["faces"]
+sys.exit(0 if r["face_detected"] is False and len(f) == 1
+         and f[0]["box"] == {"x": 0, "y": 0, "width": 600, "height": 400}
+         and f[0]["score"] is None and "age" in r else 1)
+PY
+
+# A plain gradient (PNG written here): no face.
+/usr/bin/python3 - "$work/gradient.png" <<'PY'
+import struct, sys, zlib
+w, h = 320, 240
+raw = b"".join(b"\0" + bytes(v for x in range(w)
+                              for v in (60 + x // 4, 90 + y // 3, 150))
+               for y in range(h))
+def chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data)))
+png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+       + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+open(sys.argv[1], "wb").write(png)
+PY
+request "$work/g" -F "image=@$work/gradient.png" "$E2E_BASE/predict"
+check "no face: 200" [ "$(status_of "$work/g")" = 200 ]
+check "no face: face_detected false, faces empty, no prediction" \
+    [ "$(cat "$work/g.body")" = '{"face_detected":false,"image":{"width":320,"height":240},"faces":[]}' ]
+
+# Several image parts: one answer each, in order, errors included.
+printf 'not a picture\n' > "$work/words.txt"
+request "$work/s" -F "image=@images/mosaic_5faces.jpg" -F "image=@$work/words.txt" \
+    -F "image=@$work/gradient.png" "$E2E_BASE/predict"
+check "several images: a list of three answers" \
+    /usr/bin/python3 - "$work/s.body" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+a, b, c = r["images"]
+sys.exit(0 if list(r) == ["images"] and len(a["faces"]) == 5
+         and b == {"error": "Unsupported image format", "status": 415}
+         and c["face_detected"] is False else 1)
+PY
+
+expect_query_error() {
+    request "$work/q" -F "image=@images/ffhq_00064.jpg" "$E2E_BASE/$1"
+    check "$1 is 400" [ "$(status_of "$work/q")" = 400 ]
+    check "$1 names the parameter" \
+        [ "$(json_get "$work/q.body" error)" = "Invalid query parameter: $2" ]
+}
+expect_query_error "predict?max_faces=0" max_faces
+expect_query_error "predict?max_faces=51" max_faces
+expect_query_error "predict?min_face=-3" min_face
+expect_query_error "predict?detect=perhaps" detect
+expect_query_error "images?draw=2" draw
+
+# /images: the box headers, and draw=true.
+request "$work/im" -F "image=@images/mosaic_5faces.jpg" "$E2E_BASE/images"
+check "images: X-Prediction-Faces 5" [ "$(header_of "$work/im" X-Prediction-Faces)" = 5 ]
+box=$(/usr/bin/python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["faces"][0]["box"]; print("%d,%d,%d,%d" % (b["x"], b["y"], b["width"], b["height"]))' "$work/m.body")
+check "images: X-Prediction-Box is the largest face" \
+    [ "$(header_of "$work/im" X-Prediction-Box)" = "$box" ]
+check "images: still the upload byte for byte" cmp -s "$work/im.body" images/mosaic_5faces.jpg
+request "$work/d" -F "image=@images/mosaic_5faces.jpg" "$E2E_BASE/images?draw=true"
+check "draw=true: 200 image/png" \
+    [ "$(status_of "$work/d"):$(header_of "$work/d" Content-Type)" = "200:image/png" ]
+check "draw=true: a 600x400 PNG, with the same headers" \
+    /usr/bin/python3 - "$work/d.body" "$(header_of "$work/d" X-Prediction-Box)" "$box" <<'PY'
+import struct, sys
+png = open(sys.argv[1], "rb").read()
+w, h = struct.unpack(">II", png[16:24])
+sys.exit(0 if png[:8] == b"\x89PNG\r\n\x1a\n" and (w, h) == (600, 400)
+         and sys.argv[2] == sys.argv[3] else 1)
+PY
+mkdir -p build
+cp "$work/d.body" build/e2e_draw.png
 
 # --- /images round trip ------------------------------------------------------
 request "$work/i" -F "image=@images/ffhq_00064.jpg" "$E2E_BASE/images"

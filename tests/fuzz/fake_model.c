@@ -9,8 +9,14 @@
  * the sanitizer coverage libFuzzer steers by. The model sees a fixed-size
  * float tensor whatever the upload was; the bytes an attacker controls end
  * at core/preprocess, which this harness runs for real.
+ *
+ * Given a 512 input it plays the face detector instead: a few anchors with
+ * scores and boxes computed from the pixels, the rest zero, so that the
+ * face selection, crops and batching behind it run on fuzzed images.
  */
 #include "core/model.h"
+
+#include "core/detect.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -47,19 +53,66 @@ void model_free(struct model *m)
     free(m);
 }
 
+static void fake_row(const float *input, size_t plane, float *out);
+
+/* Detector rows: anchors 0..7 get a score and a box from pixel rows. */
+static void fake_detector(const float *input, float *out)
+{
+    const size_t n = DETECT_ANCHORS * DETECT_ANCHOR_VALUES;
+
+    memset(out, 0, sizeof(float) * n);
+    for (int a = 0; a < 8; a++) {
+        const float *row = input + (size_t)a * 64 * DETECT_INPUT_SIZE;
+        float *o = out + (size_t)a * DETECT_ANCHOR_VALUES;
+        float y = row[0] / 255.0f, x = row[1] / 255.0f;
+        float h = row[2] / 255.0f, w = row[3] / 255.0f;
+
+        o[0] = row[4] / 255.0f;
+        o[1] = y - 0.2f;
+        o[2] = x - 0.2f;
+        o[3] = y + h;
+        o[4] = x + w;
+    }
+}
+
 enum rf_result model_forward(struct model *m, const float *input, int batch,
                              int size, float *out, size_t out_cap, int *cols,
                              char *err, size_t errlen)
 {
     size_t plane = (size_t)size * (size_t)size;
-    double channel[3] = { 0.0, 0.0, 0.0 };
-    double logits[FAKE_LABELS], sum = 0.0, mean;
 
-    if (m == NULL || !m->loaded || batch != 1 ||
-        out_cap < 2 + FAKE_LABELS) {
+    if (m == NULL || !m->loaded || batch < 1) {
         snprintf(err, errlen, "fake model: bad call");
         return RF_ERR_MODEL;
     }
+    if (size == DETECT_INPUT_SIZE) {
+        if (batch != 1 ||
+            out_cap < (size_t)DETECT_ANCHORS * DETECT_ANCHOR_VALUES) {
+            snprintf(err, errlen, "fake detector: bad call");
+            return RF_ERR_MODEL;
+        }
+        fake_detector(input, out);
+        *cols = DETECT_ANCHORS * DETECT_ANCHOR_VALUES;
+        return RF_OK;
+    }
+    if (out_cap < (size_t)batch * (2 + FAKE_LABELS)) {
+        snprintf(err, errlen, "fake model: bad call");
+        return RF_ERR_MODEL;
+    }
+    for (int b = 0; b < batch; b++) {
+        fake_row(input + (size_t)b * 3 * plane, plane,
+                 out + (size_t)b * (2 + FAKE_LABELS));
+    }
+    *cols = 2 + FAKE_LABELS;
+    return RF_OK;
+}
+
+/* One attribute row from one image's tensor. */
+static void fake_row(const float *input, size_t plane, float *out)
+{
+    double channel[3] = { 0.0, 0.0, 0.0 };
+    double logits[FAKE_LABELS], sum = 0.0, mean;
+
     for (int c = 0; c < 3; c++) {
         for (size_t i = 0; i < plane; i++) {
             channel[c] += input[c * plane + i];
@@ -77,6 +130,4 @@ enum rf_result model_forward(struct model *m, const float *input, int batch,
     for (int k = 0; k < FAKE_LABELS; k++) {
         out[2 + k] = (float)(exp(logits[k]) / sum);
     }
-    *cols = 2 + FAKE_LABELS;
-    return RF_OK;
 }

@@ -6,7 +6,8 @@
  * the JSON replies) except libtorch, replaced by tests/fuzz/fake_model.c
  * (why: see that file).
  *
- * An input is three lines, method, path and Content-Type ("-" for none),
+ * An input is three lines, method, path (with "?query" if any) and
+ * Content-Type ("-" for none),
  * then the body. Besides sanitizer reports it traps when a response breaks
  * the API's promises: a status outside the error table, an error body that
  * is not {"error": "..."} exactly, header lines that could split, or a 200
@@ -42,6 +43,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     memset(&src, 0, sizeof(src));
     src.model = fake_bytes;
     src.model_len = sizeof(fake_bytes);
+    /* The fake plays the detector too, so detection paths are fuzzed. */
+    src.detector = fake_bytes;
+    src.detector_len = sizeof(fake_bytes);
     card_default(&src.card, "fuzz");
     fuzz_predictor = predictor_new(&fuzz_cfg, &src, &st, err, sizeof(err));
     if (fuzz_predictor == NULL) {
@@ -98,21 +102,57 @@ static void fuzz_check_error_body(const struct response *rs)
     json_decref(j);
 }
 
-static void fuzz_check_prediction(const struct response *rs)
+/* One image's reply: face_detected, image, faces, and the largest face's
+ * fields exactly when there is a face. */
+static void fuzz_check_result(json_t *j)
 {
     static const char *const keys[] = {
         "age", "gender", "gender_name", "gender_probability", "emotion",
         "emotion_confidence", "emotions",
     };
+    json_t *faces = json_object_get(j, "faces");
+
+    if (!json_is_object(j) ||
+        !json_is_boolean(json_object_get(j, "face_detected")) ||
+        !json_is_object(json_object_get(j, "image")) ||
+        !json_is_array(faces) ||
+        json_array_size(faces) > PREDICT_MAX_FACES) {
+        __builtin_trap();
+    }
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if ((json_object_get(j, keys[i]) == NULL) !=
+            (json_array_size(faces) == 0)) {
+            __builtin_trap();
+        }
+    }
+}
+
+static void fuzz_check_prediction(const struct response *rs)
+{
     json_error_t jerr;
     json_t *j = json_loadb((const char *)rs->body, rs->body_len, 0, &jerr);
+    json_t *list, *item;
+    size_t i;
 
     if (j == NULL || !json_is_object(j)) {
         __builtin_trap();
     }
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        if (json_object_get(j, keys[i]) == NULL) {
+    list = json_object_get(j, "images");
+    if (list == NULL) {
+        fuzz_check_result(j);
+    } else {
+        if (!json_is_array(list) || json_array_size(list) < 2) {
             __builtin_trap();
+        }
+        json_array_foreach(list, i, item) {
+            if (json_object_get(item, "error") != NULL) {
+                if (!json_is_string(json_object_get(item, "error")) ||
+                    !json_is_integer(json_object_get(item, "status"))) {
+                    __builtin_trap();
+                }
+            } else {
+                fuzz_check_result(item);
+            }
         }
     }
     json_decref(j);
@@ -140,8 +180,9 @@ static void fuzz_check(const struct request *rq, const struct response *rs)
         fuzz_check_error_body(rs);
     } else if (strcmp(rq->path, "/predict") == 0) {
         fuzz_check_prediction(rs);
-    } else if (strcmp(rq->path, "/images") == 0) {
-        /* The upload comes back unchanged: it lies inside the body. */
+    } else if (strcmp(rq->path, "/images") == 0 && rs->owned == NULL) {
+        /* The upload comes back unchanged (not drawn on): it lies inside
+         * the body. */
         if (rs->body < rq->body ||
             rs->body + rs->body_len > rq->body + rq->body_len) {
             __builtin_trap();
@@ -175,6 +216,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&rq, 0, sizeof(rq));
     rq.method = method;
     rq.path = path;
+    /* "path?query" carries the query string, as nginx splits it. */
+    if (strchr(path, '?') != NULL) {
+        rq.query = strchr(path, '?') + 1;
+        *strchr(path, '?') = '\0';
+    }
     rq.content_type = strcmp(ctype, "-") == 0 ? NULL : ctype;
     rq.body = body;
     rq.body_len = size;

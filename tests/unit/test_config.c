@@ -33,6 +33,10 @@ static void test_defaults(void)
     CHECK_INT_EQ(c.max_parts, 16);
     CHECK_INT_EQ(c.max_header, 8192);
     CHECK_NEAR(c.crop, 0.8, 0.0);
+    CHECK_STR_EQ(c.detector, "models/detector.pt");
+    CHECK_NEAR(c.detect_score, 0.5, 0.0);
+    CHECK_NEAR(c.face_margin, 0.0, 0.0);
+    CHECK_INT_EQ(c.detect_retry, 1);
     CHECK_STR_EQ(c.log_level, "info");
     CHECK_STR_EQ(c.user, "");
     CHECK_STR_EQ(c.group, "");
@@ -216,6 +220,30 @@ static void test_crop(void)
     bad("crop", "");
 }
 
+static void test_detection(void)
+{
+    struct config c;
+
+    good("detector", "", &c);
+    CHECK_STR_EQ(c.detector, "");
+    good("detector", "/opt/reface/models/detector.pt", &c);
+    CHECK_STR_EQ(c.detector, "/opt/reface/models/detector.pt");
+    good("detect_score", "0.3", &c);
+    CHECK_NEAR(c.detect_score, 0.3, 1e-12);
+    bad("detect_score", "0");
+    bad("detect_score", "1");
+    bad("detect_score", "0.5.");
+    good("face_margin", "0", &c);
+    good("face_margin", "0.25", &c);
+    CHECK_NEAR(c.face_margin, 0.25, 1e-12);
+    bad("face_margin", "-0.1");
+    bad("face_margin", "1.5");
+    good("detect_retry", "0", &c);
+    CHECK_INT_EQ(c.detect_retry, 0);
+    bad("detect_retry", "2");
+    bad("detect_retry", "yes");
+}
+
 static void test_log_level(void)
 {
     static const char *const levels[] = { "error", "warn", "notice", "info",
@@ -376,6 +404,7 @@ int main(int argc, char **argv)
     RUN(test_threads);
     RUN(test_limits);
     RUN(test_crop);
+    RUN(test_detection);
     RUN(test_log_level);
     RUN(test_user_group);
     RUN(test_unknown_key);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/image.h"
 #include "core/reply.h"
 #include "tests/unit/check.h"
 
@@ -82,8 +83,9 @@ static struct buf multipart(const char *field, const char *filename,
     return b;
 }
 
-static int serve(const char *method, const char *path, const char *ct,
-                 const struct buf *body, int too_large, struct response *rs)
+static int serve_q(const char *method, const char *path, const char *query,
+                   const char *ct, const struct buf *body, int too_large,
+                   struct response *rs)
 {
     struct request rq = {
         .method = method,
@@ -92,9 +94,16 @@ static int serve(const char *method, const char *path, const char *ct,
         .body = body != NULL ? body->data : NULL,
         .body_len = body != NULL ? body->len : 0,
         .body_too_large = too_large,
+        .query = query,
     };
 
     return handler_serve(&handler, &rq, rs);
+}
+
+static int serve(const char *method, const char *path, const char *ct,
+                 const struct buf *body, int too_large, struct response *rs)
+{
+    return serve_q(method, path, NULL, ct, body, too_large, rs);
 }
 
 /* The value of header `name` in rs (copied into out), or NULL. */
@@ -209,7 +218,14 @@ static json_t *predict_face(void)
 
         fprintf(stderr, "  /predict: %.*s\n", (int)rs.body_len,
                 (const char *)rs.body);
-        CHECK_INT_EQ(json_object_size(root), 7);
+        /* face_detected, image, the seven fields, faces. */
+        CHECK_INT_EQ(json_object_size(root), 10);
+        CHECK(json_is_boolean(json_object_get(root, "face_detected")));
+        CHECK_INT_EQ(json_integer_value(json_object_get(
+            json_object_get(root, "image"), "width")), 200);
+        CHECK_INT_EQ(json_integer_value(json_object_get(
+            json_object_get(root, "image"), "height")), 200);
+        CHECK(json_array_size(json_object_get(root, "faces")) >= 1);
         CHECK(json_is_number(json_object_get(root, "age")));
         CHECK(age >= 0.0 && age <= 100.0);
         CHECK_NEAR(age * 10.0, round(age * 10.0), 1e-6);
@@ -538,6 +554,420 @@ static void test_truncated_jpeg(void)
     free(body.data);
 }
 
+/* The mosaic of five dev faces and a blank sixth cell (images/README). */
+static unsigned char *mosaic;
+static size_t mosaic_len;
+
+/* A 320x240 24-bit BMP of a smooth gradient: nothing like a face. */
+static struct buf gradient_bmp(void)
+{
+    enum { W = 320, H = 240 };
+    size_t row = W * 3, size = 54 + row * H;
+    unsigned char *b = calloc(1, size);
+    struct buf out = { b, size };
+
+    if (b == NULL) {
+        exit(2);
+    }
+    b[0] = 'B';
+    b[1] = 'M';
+    for (int i = 0; i < 4; i++) {
+        b[2 + i] = (unsigned char)(size >> (8 * i));
+        b[18 + i] = (unsigned char)((unsigned)W >> (8 * i));
+        b[22 + i] = (unsigned char)((unsigned)H >> (8 * i));
+    }
+    b[10] = 54;
+    b[14] = 40;
+    b[26] = 1;
+    b[28] = 24;
+    for (int y = 0; y < H; y++) {
+        for (int x = 0; x < W; x++) {
+            unsigned char *px = b + 54 + (size_t)y * row + (size_t)x * 3;
+
+            px[0] = (unsigned char)(60 + x / 4);
+            px[1] = (unsigned char)(90 + y / 3);
+            px[2] = 150;
+        }
+    }
+    return out;
+}
+
+/* A 24-bit BMP of the rectangle (x, y, w, h) of `im`. */
+static struct buf bmp_of(const struct img *im, int x0, int y0, int w, int h)
+{
+    size_t row = ((size_t)w * 3 + 3) & ~(size_t)3;
+    size_t size = 54 + row * (size_t)h;
+    unsigned char *b = calloc(1, size);
+    struct buf out = { b, size };
+
+    if (b == NULL) {
+        exit(2);
+    }
+    b[0] = 'B';
+    b[1] = 'M';
+    for (int i = 0; i < 4; i++) {
+        b[2 + i] = (unsigned char)(size >> (8 * i));
+        b[18 + i] = (unsigned char)((unsigned)w >> (8 * i));
+        b[22 + i] = (unsigned char)((unsigned)h >> (8 * i));
+    }
+    b[10] = 54;
+    b[14] = 40;
+    b[26] = 1;
+    b[28] = 24;
+    /* Bottom-up rows of BGR. */
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            const unsigned char *src = im->rgb +
+                ((size_t)(y0 + y) * (size_t)im->width + (size_t)(x0 + x)) * 3;
+            unsigned char *px = b + 54 + (size_t)(h - 1 - y) * row +
+                                (size_t)x * 3;
+
+            px[0] = src[2];
+            px[1] = src[1];
+            px[2] = src[0];
+        }
+    }
+    return out;
+}
+
+/* /predict with `query` on `data`; the parsed body, or NULL. */
+static json_t *predict_json(const void *data, size_t len, const char *query,
+                            int want_status)
+{
+    struct buf body = multipart("image", "x.jpg", data, len);
+    struct response rs;
+    json_t *root;
+    int rc = serve_q("POST", "/predict", query, CT_MULTIPART, &body, 0, &rs);
+
+    CHECK_INT_EQ(rc, want_status);
+    root = body_json(&rs);
+    response_release(&rs);
+    free(body.data);
+    return root;
+}
+
+static json_int_t box_value(json_t *face, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(face, "box"),
+                                              key));
+}
+
+static void test_mosaic_faces(void)
+{
+    json_t *root = predict_json(mosaic, mosaic_len, NULL, 200);
+    json_t *faces = json_object_get(root, "faces");
+    json_int_t prev = -1;
+    size_t i;
+    json_t *f;
+
+    CHECK(json_is_true(json_object_get(root, "face_detected")));
+    CHECK_INT_EQ(json_array_size(faces), 5);
+    json_array_foreach(faces, i, f) {
+        json_int_t x = box_value(f, "x"), y = box_value(f, "y");
+        json_int_t w = box_value(f, "width"), h = box_value(f, "height");
+        double score = json_number_value(json_object_get(f, "score"));
+
+        fprintf(stderr, "  face %zu: %lld,%lld %lldx%lld score %.3f\n", i,
+                (long long)x, (long long)y, (long long)w, (long long)h,
+                score);
+        /* Inside the image, one per 200 px cell, none in the blank one. */
+        CHECK(x >= 0 && y >= 0 && x + w <= 600 && y + h <= 400);
+        CHECK(w >= 60 && h >= 60);
+        CHECK((x + w / 2) / 200 + 3 * ((y + h / 2) / 200) != 5);
+        CHECK(score > 0.5 && score <= 1.0);
+        /* Largest first. */
+        CHECK(prev < 0 || w * h <= prev);
+        prev = w * h;
+        CHECK_STR_EQ(json_string_value(json_object_get(f, "gender_name")),
+                     json_integer_value(json_object_get(f, "gender"))
+                         ? "male" : "female");
+    }
+    /* The top-level fields are those of faces[0]. */
+    f = json_array_get(faces, 0);
+    CHECK_NEAR(json_number_value(json_object_get(root, "age")),
+               json_number_value(json_object_get(f, "age")), 0.0);
+    CHECK(json_equal(json_object_get(root, "emotions"),
+                     json_object_get(f, "emotions")));
+    json_decref(root);
+
+    /* max_faces keeps the largest ones. */
+    root = predict_json(mosaic, mosaic_len, "max_faces=2", 200);
+    CHECK_INT_EQ(json_array_size(json_object_get(root, "faces")), 2);
+    json_decref(root);
+
+    /* min_face over every box: none left, and said so. */
+    root = predict_json(mosaic, mosaic_len, "min_face=300", 200);
+    CHECK(json_is_false(json_object_get(root, "face_detected")));
+    CHECK_INT_EQ(json_array_size(json_object_get(root, "faces")), 0);
+    CHECK(json_object_get(root, "age") == NULL);
+    json_decref(root);
+}
+
+static void test_no_face(void)
+{
+    struct buf bmp = gradient_bmp();
+    json_t *root = predict_json(bmp.data, bmp.len, NULL, 200);
+
+    CHECK(root != NULL);
+    if (root != NULL) {
+        CHECK(json_is_false(json_object_get(root, "face_detected")));
+        CHECK_INT_EQ(json_array_size(json_object_get(root, "faces")), 0);
+        CHECK_INT_EQ(json_object_size(root), 3);   /* no prediction */
+        CHECK_INT_EQ(json_integer_value(json_object_get(
+            json_object_get(root, "image"), "width")), 320);
+    }
+    json_decref(root);
+    free(bmp.data);
+}
+
+/* detect=false: the whole image is the one face, as the original did. */
+static void test_detect_false(void)
+{
+    json_t *root = predict_json(mosaic, mosaic_len, "detect=false", 200);
+    json_t *f = json_array_get(json_object_get(root, "faces"), 0);
+
+    CHECK(json_is_false(json_object_get(root, "face_detected")));
+    CHECK_INT_EQ(json_array_size(json_object_get(root, "faces")), 1);
+    CHECK_INT_EQ(box_value(f, "x"), 0);
+    CHECK_INT_EQ(box_value(f, "y"), 0);
+    CHECK_INT_EQ(box_value(f, "width"), 600);
+    CHECK_INT_EQ(box_value(f, "height"), 400);
+    CHECK(json_is_null(json_object_get(f, "score")));
+    CHECK(json_is_number(json_object_get(root, "age")));
+    json_decref(root);
+}
+
+static void test_bad_query(void)
+{
+    static const struct {
+        const char *query, *name;
+    } cases[] = {
+        { "max_faces=0", "max_faces" }, { "max_faces=51", "max_faces" },
+        { "max_faces=", "max_faces" }, { "max_faces=2x", "max_faces" },
+        { "max_faces=-1", "max_faces" }, { "min_face=-1", "min_face" },
+        { "min_face=1e3", "min_face" }, { "detect=maybe", "detect" },
+        { "detect", "detect" }, { "draw=yes", "draw" },
+        { "a=1&max_faces=99999999999", "max_faces" },
+    };
+    struct buf body = multipart("image", "face.jpg", face, face_len);
+    struct response rs;
+    char want[96];
+    int rc;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(want, sizeof(want), "Invalid query parameter: %s",
+                 cases[i].name);
+        rc = serve_q("POST", "/predict", cases[i].query, CT_MULTIPART, &body,
+                     0, &rs);
+        expect_error(&rs, rc, 400, want);
+        CHECK_INT_EQ(rs.result, RF_ERR_BAD_QUERY);
+        response_release(&rs);
+        rc = serve_q("POST", "/images", cases[i].query, CT_MULTIPART, &body,
+                     0, &rs);
+        expect_error(&rs, rc, 400, want);
+        response_release(&rs);
+    }
+    /* Good values, unknown parameters ignored, the last one wins. */
+    rc = serve_q("POST", "/predict", "utm=x&max_faces=50&min_face=0&"
+                 "detect=1&detect=true&draw=0", CT_MULTIPART, &body, 0, &rs);
+    CHECK_INT_EQ(rc, 200);
+    response_release(&rs);
+    free(body.data);
+}
+
+static void test_images_faces(void)
+{
+    struct buf body = multipart("image", "m.jpg", mosaic, mosaic_len);
+    json_t *ref = predict_json(mosaic, mosaic_len, NULL, 200);
+    json_t *f0 = json_array_get(json_object_get(ref, "faces"), 0);
+    struct response rs;
+    char v[512], want[96];
+    int rc = serve("POST", "/images", CT_MULTIPART, &body, 0, &rs);
+
+    CHECK_INT_EQ(rc, 200);
+    CHECK_STR_EQ(rs.content_type, "image/jpeg");
+    CHECK(rs.body_len == mosaic_len &&
+          memcmp(rs.body, mosaic, mosaic_len) == 0);
+    CHECK_STR_EQ(header(&rs, "X-Prediction-Faces", v, sizeof(v)), "5");
+    snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld",
+             (long long)box_value(f0, "x"), (long long)box_value(f0, "y"),
+             (long long)box_value(f0, "width"),
+             (long long)box_value(f0, "height"));
+    CHECK_STR_EQ(header(&rs, "X-Prediction-Box", v, sizeof(v)), want);
+    CHECK_NEAR(header_double(&rs, "X-Prediction-Age"),
+               json_number_value(json_object_get(f0, "age")), 1e-9);
+    response_release(&rs);
+    free(body.data);
+    json_decref(ref);
+
+    /* No face: a count of 0 and no prediction headers. */
+    {
+        struct buf bmp = gradient_bmp();
+
+        body = multipart("image", "g.bmp", bmp.data, bmp.len);
+        rc = serve("POST", "/images", CT_MULTIPART, &body, 0, &rs);
+        CHECK_INT_EQ(rc, 200);
+        CHECK_STR_EQ(header(&rs, "X-Prediction-Faces", v, sizeof(v)), "0");
+        CHECK(header(&rs, "X-Prediction-Box", v, sizeof(v)) == NULL);
+        CHECK(header(&rs, "X-Prediction-Age", v, sizeof(v)) == NULL);
+        CHECK_INT_EQ(rs.body_len, bmp.len);
+        response_release(&rs);
+        free(body.data);
+        free(bmp.data);
+    }
+}
+
+/* draw=true: a PNG of the same size, the boxes drawn in. */
+static void test_images_draw(void)
+{
+    struct buf body = multipart("image", "m.jpg", mosaic, mosaic_len);
+    struct img plain = { 0 }, drawn = { 0 };
+    struct response rs;
+    char err[256], v[64];
+    long changed = 0;
+    int rc = serve_q("POST", "/images", "draw=true", CT_MULTIPART, &body, 0,
+                     &rs);
+
+    CHECK_INT_EQ(rc, 200);
+    CHECK_STR_EQ(rs.content_type, "image/png");
+    CHECK_STR_EQ(header(&rs, "X-Prediction-Faces", v, sizeof(v)), "5");
+    CHECK(rs.body_len > 8 && memcmp(rs.body, "\x89PNG", 4) == 0);
+    CHECK_INT_EQ(img_decode(rs.body, rs.body_len, 1 << 24, &drawn, err,
+                            sizeof(err)), RF_OK);
+    CHECK_INT_EQ(img_decode(mosaic, mosaic_len, 1 << 24, &plain, err,
+                            sizeof(err)), RF_OK);
+    CHECK_INT_EQ(drawn.width, 600);
+    CHECK_INT_EQ(drawn.height, 400);
+    if (drawn.rgb != NULL && plain.rgb != NULL && drawn.width == 600 &&
+        drawn.height == 400) {
+        for (size_t i = 0; i < (size_t)600 * 400 * 3; i++) {
+            changed += drawn.rgb[i] != plain.rgb[i];
+        }
+    }
+    /* Boxes and labels, but most of the picture untouched. */
+    fprintf(stderr, "  draw changed %ld of %d bytes\n", changed,
+            600 * 400 * 3);
+    CHECK(changed > 3000 && changed < 600 * 400 * 3 / 3);
+    img_release(&plain);
+    img_release(&drawn);
+    response_release(&rs);
+    free(body.data);
+}
+
+/*
+ * A face that fills its frame (a tight crop of images/ffhq_00064.jpg): the
+ * first look finds nothing, the second (detect_retry) finds it. Checked
+ * both ways, with a second predictor that has the retry off.
+ */
+static void test_tight_crop_retry(void)
+{
+    struct predictor_source src;
+    struct predictor_status st;
+    struct config one_look = cfg;
+    struct handler h = handler;
+    struct img im = { 0 };
+    struct buf bmp, body;
+    struct request rq;
+    struct response rs;
+    unsigned char *jpg;
+    size_t len;
+    char err[512];
+    json_t *root, *f0;
+
+    jpg = slurp("images/ffhq_00064.jpg", &len);
+    CHECK(jpg != NULL && img_decode(jpg, len, 1 << 24, &im, err,
+                                    sizeof(err)) == RF_OK);
+    free(jpg);
+    if (im.rgb == NULL) {
+        return;
+    }
+    bmp = bmp_of(&im, 80, 80, 96, 110);
+    img_release(&im);
+
+    root = predict_json(bmp.data, bmp.len, NULL, 200);
+    f0 = json_array_get(json_object_get(root, "faces"), 0);
+    CHECK(json_is_true(json_object_get(root, "face_detected")));
+    CHECK_INT_EQ(json_array_size(json_object_get(root, "faces")), 1);
+    CHECK(box_value(f0, "x") >= 0 && box_value(f0, "y") >= 0 &&
+          box_value(f0, "x") + box_value(f0, "width") <= 96 &&
+          box_value(f0, "y") + box_value(f0, "height") <= 110 &&
+          box_value(f0, "width") >= 48 && box_value(f0, "height") >= 48);
+    json_decref(root);
+
+    one_look.detect_retry = 0;
+    CHECK(predictor_source_read(&one_look, &src, err, sizeof(err)) == RF_OK);
+    h.cfg = &one_look;
+    h.predictor = predictor_new(&one_look, &src, &st, err, sizeof(err));
+    predictor_source_release(&src);
+    CHECK(h.predictor != NULL);
+    if (h.predictor != NULL) {
+        body = multipart("image", "t.bmp", bmp.data, bmp.len);
+        memset(&rq, 0, sizeof(rq));
+        rq.method = "POST";
+        rq.path = "/predict";
+        rq.content_type = CT_MULTIPART;
+        rq.body = body.data;
+        rq.body_len = body.len;
+        CHECK_INT_EQ(handler_serve(&h, &rq, &rs), 200);
+        root = body_json(&rs);
+        CHECK(json_is_false(json_object_get(root, "face_detected")));
+        CHECK_INT_EQ(json_array_size(json_object_get(root, "faces")), 0);
+        json_decref(root);
+        response_release(&rs);
+        free(body.data);
+        predictor_free(h.predictor);
+    }
+    free(bmp.data);
+}
+
+/* Two image parts and a text one: a list, each with its own answer. */
+static void test_several_images(void)
+{
+    static const char text[] = "not an image";
+    struct buf a = multipart("image", "m.jpg", mosaic, mosaic_len);
+    struct buf b = multipart("image", "t.txt", text, sizeof(text) - 1);
+    struct buf c = multipart("image", "f.jpg", face, face_len);
+    struct buf body;
+    struct response rs;
+    json_t *root, *list;
+    /* Each piece ends with the close delimiter; splice them into one. */
+    static const char close_tail[] = "\r\n--" BOUNDARY "--\r\n";
+    size_t tail = sizeof(close_tail) - 1, off = 0;
+    int rc;
+
+    body.len = a.len + b.len + c.len - 2 * (tail - 2);
+    body.data = malloc(body.len);
+    if (body.data == NULL) {
+        exit(2);
+    }
+    /* "\r\n--B--\r\n" becomes "\r\n" followed by the next "--B\r\n...". */
+    memcpy(body.data, a.data, a.len - tail + 2);
+    off = a.len - tail + 2;
+    memcpy(body.data + off, b.data, b.len - tail + 2);
+    off += b.len - tail + 2;
+    memcpy(body.data + off, c.data, c.len);
+    rc = serve("POST", "/predict", CT_MULTIPART, &body, 0, &rs);
+    CHECK_INT_EQ(rc, 200);
+    root = body_json(&rs);
+    list = json_object_get(root, "images");
+    CHECK_INT_EQ(json_object_size(root), 1);
+    CHECK_INT_EQ(json_array_size(list), 3);
+    CHECK_INT_EQ(json_array_size(json_object_get(json_array_get(list, 0),
+                                                 "faces")), 5);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 1),
+                                                   "error")),
+                 "Unsupported image format");
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(list, 1),
+                                                    "status")), 415);
+    CHECK(json_is_object(json_object_get(json_array_get(list, 2), "image")));
+    json_decref(root);
+    response_release(&rs);
+    free(a.data);
+    free(b.data);
+    free(c.data);
+    free(body.data);
+}
+
 int main(int argc, char **argv)
 {
     struct predictor_source src;
@@ -550,8 +980,9 @@ int main(int argc, char **argv)
     }
     snprintf(path, sizeof(path), "%s/face.jpg", dir);
     face = slurp(path, &face_len);
+    mosaic = slurp("images/mosaic_5faces.jpg", &mosaic_len);
     config_defaults(&cfg);
-    if (face == NULL ||
+    if (face == NULL || mosaic == NULL ||
         predictor_source_read(&cfg, &src, err, sizeof(err)) != RF_OK) {
         fprintf(stderr, "setup failed: %s (run from the repository root, "
                 "after make model)\n", err);
@@ -581,8 +1012,17 @@ int main(int argc, char **argv)
     RUN(test_huge_png_10000);
     RUN(test_huge_png_100000);
     RUN(test_truncated_jpeg);
+    RUN(test_mosaic_faces);
+    RUN(test_no_face);
+    RUN(test_detect_false);
+    RUN(test_bad_query);
+    RUN(test_images_faces);
+    RUN(test_images_draw);
+    RUN(test_several_images);
+    RUN(test_tight_crop_retry);
 
     predictor_free(handler.predictor);
+    free(mosaic);
     free(face);
     rc = check_summary("handler");
     return rc;

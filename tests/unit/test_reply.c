@@ -286,6 +286,175 @@ static void test_health(void)
     free(text);
 }
 
+/* Two faces, the larger first, as predictor_run leaves them. */
+static void make_result(struct predict_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->width = 640;
+    r->height = 480;
+    r->face_detected = 1;
+    r->n_faces = 2;
+    r->faces[0].x = 10;
+    r->faces[0].y = 20;
+    r->faces[0].width = 200;
+    r->faces[0].height = 240;
+    r->faces[0].score = 0.987654321;
+    make_prediction(&r->faces[0].attr, 33.46, 0.8123456789);
+    r->faces[1].x = 400;
+    r->faces[1].y = 30;
+    r->faces[1].width = 50;
+    r->faces[1].height = 60;
+    r->faces[1].score = 0.61;
+    make_prediction(&r->faces[1].attr, 7.0, 0.2);
+}
+
+static void check_face_fields(json_t *obj, double age, const char *gname)
+{
+    CHECK_NEAR(num(obj, "age"), age, 1e-9);
+    CHECK_STR_EQ(str(obj, "gender_name"), gname);
+    CHECK_STR_EQ(str(obj, "emotion"), "joy");
+    CHECK_NEAR(num(obj, "emotion_confidence"), 0.5, 1e-12);
+    CHECK_INT_EQ(json_object_size(json_object_get(obj, "emotions")), 4);
+}
+
+static void test_result_faces(void)
+{
+    static const char *const top_keys[] = {
+        "face_detected", "image", "age", "gender", "gender_name",
+        "gender_probability", "emotion", "emotion_confidence", "emotions",
+        "faces",
+    };
+    struct card card;
+    struct predict_result r;
+    char *text;
+    json_t *root, *faces, *f0, *f1, *box;
+    const char *key;
+    json_t *value;
+    size_t k = 0;
+
+    make_card(&card);
+    make_result(&r);
+    text = reply_result(&r, &card);
+    root = parse(text);
+    CHECK(json_is_object(root));
+    if (root == NULL) {
+        free(text);
+        return;
+    }
+    /* Every key of the agreed format, in its order, and nothing else. */
+    CHECK_INT_EQ(json_object_size(root), 10);
+    json_object_foreach(root, key, value) {
+        if (k < 10) {
+            CHECK_STR_EQ(key, top_keys[k]);
+        }
+        k++;
+    }
+    CHECK(json_is_true(json_object_get(root, "face_detected")));
+    CHECK_INT_EQ(json_integer_value(json_object_get(
+        json_object_get(root, "image"), "width")), 640);
+    CHECK_INT_EQ(json_integer_value(json_object_get(
+        json_object_get(root, "image"), "height")), 480);
+    /* The top-level fields are the largest face's. */
+    check_face_fields(root, 33.5, "male");
+
+    faces = json_object_get(root, "faces");
+    CHECK(json_is_array(faces));
+    CHECK_INT_EQ(json_array_size(faces), 2);
+    f0 = json_array_get(faces, 0);
+    f1 = json_array_get(faces, 1);
+    CHECK_INT_EQ(json_object_size(f0), 9);
+    box = json_object_get(f0, "box");
+    CHECK(json_is_integer(json_object_get(box, "x")));
+    CHECK_INT_EQ(json_integer_value(json_object_get(box, "x")), 10);
+    CHECK_INT_EQ(json_integer_value(json_object_get(box, "y")), 20);
+    CHECK_INT_EQ(json_integer_value(json_object_get(box, "width")), 200);
+    CHECK_INT_EQ(json_integer_value(json_object_get(box, "height")), 240);
+    CHECK_NEAR(num(f0, "score"), 0.987654, 1e-12);
+    check_face_fields(f0, 33.5, "male");
+    CHECK_INT_EQ(json_integer_value(json_object_get(
+        json_object_get(f1, "box"), "x")), 400);
+    CHECK_NEAR(num(f1, "score"), 0.61, 1e-12);
+    check_face_fields(f1, 7.0, "female");
+    json_decref(root);
+    free(text);
+}
+
+static void test_result_no_face(void)
+{
+    struct card card;
+    struct predict_result r;
+    char *text;
+
+    make_card(&card);
+    make_result(&r);
+    r.n_faces = 0;
+    text = reply_result(&r, &card);
+    CHECK_STR_EQ(text, "{\"face_detected\":false,\"image\":{\"width\":640,"
+                       "\"height\":480},\"faces\":[]}");
+    free(text);
+}
+
+/* detect=false: one face, the whole image, no score, not "detected". */
+static void test_result_whole_image(void)
+{
+    struct card card;
+    struct predict_result r;
+    char *text;
+    json_t *root, *f0;
+
+    make_card(&card);
+    make_result(&r);
+    r.face_detected = 0;
+    r.n_faces = 1;
+    r.faces[0].x = 0;
+    r.faces[0].y = 0;
+    r.faces[0].width = 640;
+    r.faces[0].height = 480;
+    r.faces[0].score = -1.0;
+    text = reply_result(&r, &card);
+    root = parse(text);
+    CHECK(root != NULL);
+    if (root != NULL) {
+        CHECK(json_is_false(json_object_get(root, "face_detected")));
+        check_face_fields(root, 33.5, "male");
+        f0 = json_array_get(json_object_get(root, "faces"), 0);
+        CHECK(json_is_null(json_object_get(f0, "score")));
+        CHECK_INT_EQ(json_integer_value(json_object_get(
+            json_object_get(f0, "box"), "width")), 640);
+        CHECK_INT_EQ(json_array_size(json_object_get(root, "faces")), 1);
+    }
+    json_decref(root);
+    free(text);
+}
+
+static void test_images_list(void)
+{
+    struct card card;
+    struct predict_result r;
+    struct reply_item items[2];
+    char *text;
+    json_t *root, *list;
+
+    make_card(&card);
+    make_result(&r);
+    r.n_faces = 0;
+    items[0].result = NULL;
+    items[0].status = 415;
+    items[0].error = "Unsupported image format";
+    items[1].result = &r;
+    items[1].status = 0;
+    items[1].error = NULL;
+    text = reply_images(items, 2, &card);
+    CHECK_STR_EQ(text, "{\"images\":[{\"error\":\"Unsupported image format\","
+                       "\"status\":415},{\"face_detected\":false,\"image\":"
+                       "{\"width\":640,\"height\":480},\"faces\":[]}]}");
+    root = parse(text);
+    list = json_object_get(root, "images");
+    CHECK_INT_EQ(json_array_size(list), 2);
+    json_decref(root);
+    free(text);
+}
+
 int main(void)
 {
     RUN(test_prediction_fields);
@@ -295,5 +464,9 @@ int main(void)
     RUN(test_emotions_compact);
     RUN(test_error);
     RUN(test_health);
+    RUN(test_result_faces);
+    RUN(test_result_no_face);
+    RUN(test_result_whole_image);
+    RUN(test_images_list);
     return check_summary("reply");
 }
