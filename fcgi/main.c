@@ -62,7 +62,8 @@ static void usage(FILE *out)
  * that user and group and switches to them for good, before any worker
  * exists. Returns 0, or -1 with a reason in `err`.
  */
-static int drop_privileges(const struct config *cfg, char *err,
+static int drop_privileges(const struct config *cfg,
+                           enum listen_origin origin, char *err,
                            size_t errlen)
 {
     struct passwd *pw;
@@ -92,7 +93,7 @@ static int drop_privileges(const struct config *cfg, char *err,
         gid = gr->gr_gid;
     }
     /* socket_group, when set, already chose the socket's group. */
-    if (strncmp(cfg->socket, "unix:", 5) == 0 &&
+    if (origin == LISTEN_BOUND && strncmp(cfg->socket, "unix:", 5) == 0 &&
         chown(cfg->socket + 5, pw->pw_uid,
               cfg->socket_group[0] ? (gid_t)-1 : gid) != 0) {
         snprintf(err, errlen, "chown %s: %s", cfg->socket + 5,
@@ -209,6 +210,7 @@ int main(int argc, char **argv)
     struct config cfg;
     char err[CONFIG_PATH_MAX + 128];
     struct predictor_source src;
+    enum listen_origin origin = LISTEN_BOUND;
     int fd, rc;
 
     config_defaults(&cfg);
@@ -231,25 +233,26 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    fd = listen_open(&cfg, err, sizeof(err));
-    if (fd < 0 || drop_privileges(&cfg, err, sizeof(err)) != 0) {
+    fd = listen_open(&cfg, &origin, err, sizeof(err));
+    if (fd < 0 || drop_privileges(&cfg, origin, err, sizeof(err)) != 0) {
         rlog(RLOG_ERROR, "master", "%s", err);
         if (fd >= 0) {
             close(fd);
-            listen_cleanup(&cfg);
+            listen_cleanup(&cfg, origin);
         }
         predictor_source_release(&src);
         return 1;
     }
     rlog(RLOG_NOTICE, "master", "listening on %s, model %s (%zu bytes, "
-         "card %s)", cfg.socket[0] ? cfg.socket
-                     : fd == 3 ? "systemd socket fd 3" : "inherited fd 0",
+         "card %s)", origin == LISTEN_SYSTEMD ? "systemd socket fd 3"
+                     : origin == LISTEN_INHERITED ? "inherited fd 0"
+                     : cfg.socket,
          cfg.model, src.model_len, src.card_found ? "found" : "missing");
 
     rc = master_run(&cfg, fd, &src);
 
     close(fd);
-    listen_cleanup(&cfg);
+    listen_cleanup(&cfg, origin);
     predictor_source_release(&src);
     return rc;
 }

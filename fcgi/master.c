@@ -183,7 +183,9 @@ static void revert_reload(struct pool *p)
     p->have_prev = 0;
     p->gen = p->prev_gen;
     p->gen_ok = 1;
+    p->reloading = 0;
     publish_model(p);
+    notify_send("READY=1\nSTATUS=reload failed, serving the previous model");
 }
 
 /*
@@ -323,6 +325,16 @@ static void enforce_deadlines(struct pool *p)
             continue;
         }
         sb_slot_request_id(s, id, sizeof(id));
+        /*
+         * The worker may have finished that request and started another
+         * while we looked: only kill it if it is still on the same one.
+         * (A narrower window, not none: XXX a request that starts in the
+         * instant between this load and the kill is lost with it.)
+         */
+        if (atomic_load_explicit(&s->busy_since_us,
+                                 memory_order_acquire) != since) {
+            continue;
+        }
         kill(p->slots[i].pid, SIGKILL);
         p->slots[i].deadline_killed = 1;
         rlog(RLOG_WARN, "master", "worker pid=%ld over request_timeout "
@@ -453,10 +465,17 @@ static void reopen_logs(struct pool *p)
     signal_all(p, SIGUSR1);
 }
 
+/*
+ * SIGTERM stops gracefully and a repeated SIGTERM changes nothing (a
+ * process group kill and a supervisor may both send one); SIGINT and
+ * SIGQUIT stop at once, also during a graceful stop.
+ */
 static void begin_stop(struct pool *p, int sig)
 {
     notify_send("STOPPING=1");
-    if (sig == SIGTERM && p->stop == RUNNING) {
+    if (sig == SIGTERM && p->stop != RUNNING) {
+        rlog(RLOG_NOTICE, "master", "SIGTERM: already stopping");
+    } else if (sig == SIGTERM) {
         rlog(RLOG_NOTICE, "master", "SIGTERM: graceful stop, waiting up to "
              "%.0f s for requests in flight", GRACEFUL_TIMEOUT_S);
         p->stop = STOP_GRACEFUL;
