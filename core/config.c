@@ -13,6 +13,7 @@
 const char config_help[] =
     "  socket      unix:/path or host:port to bind; empty: use the\n"
     "              listening socket inherited on fd 0 (spawn-fcgi)\n"
+    "              (a socket systemd passes wins over both)\n"
     "  socket_mode octal permissions of a unix socket (default 0660)\n"
     "  backlog     listen backlog (default 1024)\n"
     "  workers     worker processes (default 0: one per core)\n"
@@ -42,7 +43,8 @@ const char config_help[] =
     "              workers do not all restart at once (default 0)\n"
     "  crash_storm_exits, crash_storm_window  this many abnormal worker\n"
     "              exits within that many seconds make the master back\n"
-    "              off respawning (default 5 in 10 s)\n";
+    "              off respawning, 0.5 s doubling to 30 s (default 5\n"
+    "              in 10 s)\n";
 
 void config_defaults(struct config *c)
 {

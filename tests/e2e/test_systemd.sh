@@ -5,7 +5,9 @@
 # a datagram socket stands in for $NOTIFY_SOCKET: READY=1 only once a
 # worker has loaded the model, WATCHDOG=1 while one is ready, RELOADING=1
 # then READY=1 around a SIGHUP, STOPPING=1 on SIGTERM. Requests go
-# straight to the FastCGI socket with cgi-fcgi. Run from the repo root.
+# straight to the FastCGI socket with cgi-fcgi. Last, a unix socket of the
+# master's own, with its mode and group, and a fast stop. Run from the
+# repo root.
 set -u
 . tests/e2e/lib.sh
 
@@ -23,7 +25,22 @@ trap cleanup EXIT INT TERM
 for tool in systemd-socket-activate cgi-fcgi; do
     if ! command -v "$tool" > /dev/null; then
         not_ok "NOT RUN: $tool is missing (scripts/install-deps.sh installs systemd and libfcgi-bin)"
-        e2e_summary e2e_systemd
+        # --- a unix socket of our own: mode and group -----------------------------------
+group=$(id -gn)
+[ "$(id -u)" -eq 0 ] && group=www-data
+build/bin/reface-fcgi -c conf/reface.conf --workers 1 \
+    --socket "unix:$work/own.sock" --socket-mode 0640 \
+    --socket-group "$group" > "$work/own.log" 2>&1 &
+master=$!
+check "the master binds its own unix socket" wait_until 10 test -S "$work/own.sock"
+check "with socket_mode 0640 and socket_group $group" \
+    [ "$(stat -c '%a %G' "$work/own.sock")" = "640 $group" ]
+kill -INT "$master"
+check "SIGINT: a fast stop" wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
+master=
+check "... that removes the socket it bound" [ ! -e "$work/own.sock" ]
+
+e2e_summary e2e_systemd
         exit 1
     fi
 done
@@ -66,6 +83,8 @@ check "the first request starts the master and is answered 200" \
 check "it names the model" grep -q '"model":"faceapi-agegender-expression"' "$work/h"
 check "the master took the socket systemd passed" \
     grep -q "listening on systemd socket fd 3" "$work/fcgi.log"
+check "... and made it close-on-exec" \
+    sh -c "sed -n 's/^flags:\t//p' /proc/$master/fdinfo/3 | grep -q '^02'"
 check "... and did not bind its --socket" [ ! -e "$work/ignored.sock" ]
 
 # The master sees a worker ready at its next tick (a quarter second), so
@@ -97,6 +116,21 @@ rc=$?
 master=
 check "... with code 0" [ "$rc" -eq 0 ]
 check "the socket systemd made is left to it" [ -S "$work/act.sock" ]
+
+# --- a unix socket of our own: mode and group -----------------------------------
+group=$(id -gn)
+[ "$(id -u)" -eq 0 ] && group=www-data
+build/bin/reface-fcgi -c conf/reface.conf --workers 1 \
+    --socket "unix:$work/own.sock" --socket-mode 0640 \
+    --socket-group "$group" > "$work/own.log" 2>&1 &
+master=$!
+check "the master binds its own unix socket" wait_until 10 test -S "$work/own.sock"
+check "with socket_mode 0640 and socket_group $group" \
+    [ "$(stat -c '%a %G' "$work/own.sock")" = "640 $group" ]
+kill -INT "$master"
+check "SIGINT: a fast stop" wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
+master=
+check "... that removes the socket it bound" [ ! -e "$work/own.sock" ]
 
 e2e_summary e2e_systemd
 [ "$e2e_failed" -eq 0 ]
