@@ -18,9 +18,11 @@ trap '[ -n "$stopped" ] && kill -CONT $stopped 2>/dev/null; stack_stop; rm -rf "
 photo=images/ffhq_00064.jpg
 PREDICT_OK='reface_requests_total{endpoint="/predict",status="200"}'
 
+# Two stacks: recycling first (every request, /ready too, counts towards
+# max_requests, so its workers come and go all the time), then crashes,
+# on a pool where only the test's kills end workers.
 if ! stack_start "$work/stack.log" REFACE_FLAGS="--workers 2 \
-        --max-requests 3 --max-requests-jitter 2 \
-        --crash-storm-exits 3 --crash-storm-window 60"; then
+        --max-requests 3 --max-requests-jitter 2"; then
     not_ok "stack starts"
     e2e_summary e2e_pool
     exit 1
@@ -155,8 +157,19 @@ check "the access line has time, worker pid, id, method, URI, status, bytes, sta
     grep -Eq "^[0-9T:.-]+Z worker\[[0-9]+\] INFO access: POST /predict 200 in=[0-9]+ out=[0-9]+ ms=[0-9.]+ id=$rid read_us=[0-9]+ sniff_us=[0-9]+ decode_us=[0-9]+ prep_us=[0-9]+ infer_us=[0-9]+ reply_us=[0-9]+ " \
     "$work/stack.log"
 
+check "stop leaves no process of the first stack behind" stack_stop
+check "no worker crashed on its own (every exit was a recycling)" \
+    sh -c "! grep -Eq 'cause=(exit|signal)' '$work/stack.log'"
+
 # --- crash respawn ---------------------------------------------------------------
-check "pool back to 2 ready workers" wait_until 30 two_ready
+if ! stack_start "$work/stack2.log" REFACE_FLAGS="--workers 2 \
+        --crash-storm-exits 3 --crash-storm-window 60"; then
+    not_ok "second stack starts"
+    e2e_summary e2e_pool
+    exit 1
+fi
+master=$(stack_master_pid)
+check "pool of 2 ready workers" wait_until 30 two_ready
 victim=$(worker_pids "$master" | head -1)
 kill -KILL "$victim"
 failed=0
@@ -166,7 +179,7 @@ for i in 1 2 3 4; do
 done
 check "requests right after a worker is SIGKILLed succeed" [ "$failed" -eq 0 ]
 check "the master logs the kill" \
-    wait_until 10 grep -q "worker pid=$victim killed by signal 9" "$work/stack.log"
+    wait_until 10 grep -q "worker pid=$victim killed by signal 9" "$work/stack2.log"
 check "the killed worker is replaced" wait_until 30 two_ready
 check "it is gone from the pool" not_in_pool "$victim"
 check "/metrics: restarts by signal = 1" \
@@ -177,7 +190,7 @@ for p in $(worker_pids "$master"); do
     kill -KILL "$p"
 done
 check "the master logs a crash storm and backs off" \
-    wait_until 10 grep -q "crash storm: 3 abnormal worker exits" "$work/stack.log"
+    wait_until 10 grep -q "crash storm: 3 abnormal worker exits" "$work/stack2.log"
 check "the pool recovers after the backoff" wait_until 60 two_ready
 check "/metrics: crash backoffs >= 1" \
     metric_at_least "$E2E_BASE" reface_crash_backoffs_total 1
@@ -199,13 +212,13 @@ check "/ready is 200 again once they run" wait_until 20 two_ready
 # --- SIGUSR1 without a log file ---------------------------------------------------
 kill -USR1 "$master"
 check "SIGUSR1 with no log_file is logged, not fatal" \
-    wait_until 10 grep -q "SIGUSR1: logging to stderr" "$work/stack.log"
+    wait_until 10 grep -q "SIGUSR1: logging to stderr" "$work/stack2.log"
 request "$work/h" "$E2E_BASE/health"
 check "health 200 after SIGUSR1" [ "$(status_of "$work/h")" = 200 ]
 
-check "stop leaves no process of the stack behind" stack_stop
-check "no worker crashed on its own (every exit was ours)" \
-    sh -c "! grep -q 'cause=exit' '$work/stack.log'"
+check "stop leaves no process of the second stack behind" stack_stop
+check "no worker exited on its own (every exit was a kill of ours)" \
+    sh -c "! grep -q 'cause=exit' '$work/stack2.log'"
 
 e2e_summary e2e_pool
 [ "$e2e_failed" -eq 0 ]
