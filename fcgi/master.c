@@ -60,6 +60,7 @@ struct pool {
     int gen_ok;         /* a worker of `gen` has been ready */
     struct predictor_source prev;
     unsigned prev_gen;
+    int prev_ok;        /* a worker of prev_gen had been ready */
     int have_prev;
     int reloading;      /* told systemd RELOADING=1 */
 
@@ -182,10 +183,15 @@ static void revert_reload(struct pool *p)
     memset(&p->prev, 0, sizeof(p->prev));
     p->have_prev = 0;
     p->gen = p->prev_gen;
-    p->gen_ok = 1;
+    /* A SIGHUP during start-up: the first model is still unproven, and a
+     * worker that cannot start with it must still stop the master. */
+    p->gen_ok = p->prev_ok;
     p->reloading = 0;
     publish_model(p);
-    notify_send("READY=1\nSTATUS=reload failed, serving the previous model");
+    if (p->told_ready) {
+        notify_send("READY=1\nSTATUS=reload failed, serving the previous "
+                    "model");
+    }
 }
 
 /*
@@ -435,6 +441,7 @@ static void reload(struct pool *p)
     if (!p->have_prev) {
         p->prev = *p->src;
         p->prev_gen = p->gen;
+        p->prev_ok = p->gen_ok;
         p->have_prev = 1;
     } else {
         predictor_source_release(p->src);
