@@ -187,7 +187,6 @@ static void revert_reload(struct pool *p)
      * worker that cannot start with it must still stop the master. */
     p->gen_ok = p->prev_ok;
     p->reloading = 0;
-    publish_model(p);
     if (p->told_ready) {
         notify_send("READY=1\nSTATUS=reload failed, serving the previous "
                     "model");
@@ -415,6 +414,8 @@ static void maintain(struct pool *p, double now, const sigset_t *old_mask)
     }
     if (old == 0 && p->gen_ok && p->reloading) {
         p->reloading = 0;
+        /* /metrics and /ready name the new model once it is all served. */
+        publish_model(p);
         notify_send("READY=1\nSTATUS=reload done");
         rlog(RLOG_NOTICE, "master", "reload: every worker runs "
              "generation %u", p->gen);
@@ -452,8 +453,8 @@ static void reload(struct pool *p)
     p->reloading = 1;
     notify_send("RELOADING=1");
     rlog(RLOG_NOTICE, "master", "SIGHUP: rolling reload to generation %u "
-         "(%s, %zu bytes)", p->gen, p->cfg->model, p->src->model_len);
-    publish_model(p);
+         "(%s, %zu bytes, card name %s)", p->gen, p->cfg->model,
+         p->src->model_len, p->src->card.name);
 }
 
 static void reopen_logs(struct pool *p)

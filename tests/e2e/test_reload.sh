@@ -71,6 +71,10 @@ cp "$models/slow.json" "$work/m/.model.json" && mv "$work/m/.model.json" "$work/
 cp "$models/slow.pt" "$work/m/.model.pt" && mv "$work/m/.model.pt" "$work/m/model.pt"
 chmod 0644 "$work/m/model.pt" "$work/m/model.json"
 kill -HUP "$master"
+# The new model takes over a second to start (make_ops_models.py): until
+# every worker runs it, /metrics still names the old one.
+check "/metrics names the old model while the reload runs" \
+    sh -c "curl -s '$E2E_BASE/metrics' | grep -q '^reface_model_info{name=\"faceapi-agegender-expression\",.*generation=\"1\"} 1$'"
 check "the master rolls generation 2 out" \
     wait_until 90 grep -q "reload: every worker runs generation 2" "$flog"
 sleep 1
