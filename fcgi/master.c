@@ -288,8 +288,9 @@ static void reaped(struct pool *p, int i, pid_t pid, int status)
     rlog(abnormal ? RLOG_WARN : RLOG_NOTICE, "master", "worker pid=%ld %s "
          "cause=%s served=%llu; %s", (long)pid, why, sb_cause_name(cause),
          (unsigned long long)atomic_load(&p->sb->slot[i].served),
-         cause == SB_CAUSE_RELOAD ? "replaced by a new generation"
-                                  : "respawning");
+         cause == SB_CAUSE_RELOAD    ? "replaced by a new generation"
+         : cause == SB_CAUSE_RECYCLE ? "replaced when it stopped accepting"
+                                     : "respawning");
 }
 
 static void reap(struct pool *p)
@@ -363,7 +364,13 @@ static void maintain(struct pool *p, double now, const sigset_t *old_mask)
     for (int i = 0; i < SB_SLOTS; i++) {
         const struct slot *s = &p->slots[i];
 
-        if (s->pid == 0 || s->retiring) {
+        /*
+         * A worker leaving after max_requests accepts nothing more but
+         * takes a while to exit (libtorch's teardown): its replacement
+         * starts now rather than once it is reaped.
+         */
+        if (s->pid == 0 || s->retiring ||
+            atomic_load(&p->sb->slot[i].recycling)) {
             continue;
         }
         active++;
