@@ -6,8 +6,8 @@
 # worker has loaded the model, WATCHDOG=1 while one is ready, RELOADING=1
 # then READY=1 around a SIGHUP, STOPPING=1 on SIGTERM. Requests go
 # straight to the FastCGI socket with cgi-fcgi. Last, a unix socket of the
-# master's own, with its mode and group, and a fast stop. Run from the
-# repo root.
+# master's own, with its mode and group, and fast stops (SIGINT, SIGQUIT).
+# Run from the repo root.
 set -u
 . tests/e2e/lib.sh
 
@@ -39,6 +39,18 @@ kill -INT "$master"
 check "SIGINT: a fast stop" wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
 master=
 check "... that removes the socket it bound" [ ! -e "$work/own.sock" ]
+build/bin/reface-fcgi -c conf/reface.conf --workers 1 \
+    --socket "unix:$work/own.sock" > "$work/quit.log" 2>&1 &
+master=$!
+check "SIGQUIT: a worker is started" \
+    wait_until 10 grep -q "started worker" "$work/quit.log"
+kill -QUIT "$master"
+check "SIGQUIT: a fast stop too" wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
+wait "$master"
+rc=$?
+master=
+check "... with code 0, its worker killed" \
+    sh -c "[ $rc -eq 0 ] && grep -q 'Quit: fast stop' '$work/quit.log' && grep -q 'killed by signal 9' '$work/quit.log'"
 
 e2e_summary e2e_systemd
         exit 1
@@ -131,6 +143,18 @@ kill -INT "$master"
 check "SIGINT: a fast stop" wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
 master=
 check "... that removes the socket it bound" [ ! -e "$work/own.sock" ]
+build/bin/reface-fcgi -c conf/reface.conf --workers 1 \
+    --socket "unix:$work/own.sock" > "$work/quit.log" 2>&1 &
+master=$!
+check "SIGQUIT: a worker is started" \
+    wait_until 10 grep -q "started worker" "$work/quit.log"
+kill -QUIT "$master"
+check "SIGQUIT: a fast stop too" wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
+wait "$master"
+rc=$?
+master=
+check "... with code 0, its worker killed" \
+    sh -c "[ $rc -eq 0 ] && grep -q 'Quit: fast stop' '$work/quit.log' && grep -q 'killed by signal 9' '$work/quit.log'"
 
 e2e_summary e2e_systemd
 [ "$e2e_failed" -eq 0 ]
