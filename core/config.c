@@ -44,7 +44,9 @@ const char config_help[] =
     "  crash_storm_exits, crash_storm_window  this many abnormal worker\n"
     "              exits within that many seconds make the master back\n"
     "              off respawning, 0.5 s doubling to 30 s (default 5\n"
-    "              in 10 s)\n";
+    "              in 10 s)\n"
+    "  stop_timeout  seconds a graceful stop (SIGTERM) waits for the\n"
+    "              requests in flight before it kills (default 30)\n";
 
 void config_defaults(struct config *c)
 {
@@ -63,6 +65,7 @@ void config_defaults(struct config *c)
     c->request_timeout = 30.0;
     c->crash_storm_exits = 5;
     c->crash_storm_window = 10.0;
+    c->stop_timeout = 30.0;
 }
 
 /* Parses a number of seconds in lo..hi; -1 if it is not one. */
@@ -199,6 +202,8 @@ enum rf_result config_set(struct config *c, const char *key,
         }
     } else if (strcmp(key, "crash_storm_window") == 0) {
         bad = parse_seconds(value, 0.1, 3600.0, &c->crash_storm_window);
+    } else if (strcmp(key, "stop_timeout") == 0) {
+        bad = parse_seconds(value, 0.0, 3600.0, &c->stop_timeout);
     } else {
         snprintf(err, errlen, "unknown setting \"%s\"", key);
         return RF_ERR_CONFIG;

@@ -39,7 +39,7 @@ static void usage(FILE *out)
         "\n"
         "Signals (to the master):\n"
         "  SIGTERM          graceful stop: workers finish the request in\n"
-        "                   hand, then exit (30 s limit, then SIGKILL);\n"
+        "                   hand, then exit (stop_timeout, then SIGKILL);\n"
         "                   another SIGTERM changes nothing\n"
         "  SIGINT, SIGQUIT  fast stop: workers are killed at once\n"
         "  SIGHUP           rolling reload: re-read the model file and card,\n"
@@ -148,6 +148,7 @@ static const struct option long_options[] = {
     { "max-requests-jitter", required_argument, NULL, 0 },
     { "crash-storm-exits", required_argument, NULL, 0 },
     { "crash-storm-window", required_argument, NULL, 0 },
+    { "stop-timeout", required_argument, NULL, 0 },
     { NULL, 0, NULL, 0 },
 };
 

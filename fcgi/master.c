@@ -28,8 +28,6 @@
 #define EARLY_DEATH_S 2.0
 /* Respawn delay after early deaths or a crash storm doubles up to this. */
 #define BACKOFF_MAX_S 30.0
-/* How long SIGTERM waits for in-flight requests before SIGKILL. */
-#define GRACEFUL_TIMEOUT_S 30.0
 /* crash_storm_exits is at most this (core/config.c). */
 #define STORM_MAX 1000
 
@@ -492,9 +490,9 @@ static void begin_stop(struct pool *p, int sig)
         rlog(RLOG_NOTICE, "master", "SIGTERM: already stopping");
     } else if (sig == SIGTERM) {
         rlog(RLOG_NOTICE, "master", "SIGTERM: graceful stop, waiting up to "
-             "%.0f s for requests in flight", GRACEFUL_TIMEOUT_S);
+             "%.1f s for requests in flight", p->cfg->stop_timeout);
         p->stop = STOP_GRACEFUL;
-        p->stop_deadline = now_s() + GRACEFUL_TIMEOUT_S;
+        p->stop_deadline = now_s() + p->cfg->stop_timeout;
         signal_all(p, SIGTERM);
     } else if (p->stop != STOP_FAST) {
         rlog(RLOG_NOTICE, "master", "%s: fast stop", strsignal(sig));

@@ -3,8 +3,9 @@
 # deadline enforced by the master. The workers serve the test-only model of
 # tests/e2e/make_ops_models.py: it takes over a second to start, answers a
 # photo at once and spins for ten minutes on a white image, so only the
-# master's request_timeout (2 s here) can end that request. Run from the
-# repo root.
+# master's request_timeout (4 s here) can end that request. Last, a
+# graceful stop whose stop_timeout (1 s here) runs out. Run from the repo
+# root.
 set -u
 . tests/e2e/lib.sh
 E2E_PORT=$(e2e_port 18083)
@@ -24,7 +25,8 @@ photo=images/ffhq_00064.jpg
 # Not stack_start: /ready is polled from the moment nginx is up, while the
 # workers are still loading the model.
 PORT=$E2E_PORT setsid env REFACE_FLAGS="--workers 2 --model $models/slow.pt \
-    --request-timeout 2" scripts/run.sh > "$work/stack.log" 2>&1 &
+    --request-timeout 4 --stop-timeout 1" scripts/run.sh \
+    > "$work/stack.log" 2>&1 &
 e2e_stack_pid=$!
 : > "$work/ready.seq"
 i=0
@@ -80,7 +82,7 @@ rid=$(header_of "$work/slow" X-Request-Id)
 check "... with its request id ($rid)" \
     sh -c "echo '$rid' | grep -Eq '^[0-9a-f]{32}$'"
 check "the master logs the kill with that request id" \
-    grep -Eq "master: worker pid=[0-9]+ over request_timeout \(2\.0 s\) on request id=$rid after [0-9.]+ s; killed" \
+    grep -Eq "master: worker pid=[0-9]+ over request_timeout \(4\.0 s\) on request id=$rid after [0-9.]+ s; killed" \
     "$work/stack.log"
 check "nginx saw the worker's connection close, not its own timeout" \
     sh -c "grep -a 'upstream prematurely closed connection' '$work/stack.log' | grep -q 'POST /predict' &&
@@ -98,6 +100,20 @@ killed=$(sed -n "s/.*worker pid=\([0-9]*\) over request_timeout.*/\1/p" \
 check "the killed worker ($killed) was one of the pool" \
     sh -c "echo '$pids_before' | grep -qx '$killed'"
 check "... and is gone" sh -c "! pgrep -P $master -x reface-fcgi | grep -qx '$killed'"
+
+# --- SIGTERM whose stop_timeout runs out -----------------------------------------
+request "$work/stop" -F "image=@$models/white.png" "$E2E_BASE/predict" &
+slow_pid=$!
+check "a stuck request is in flight" \
+    wait_until 10 metric_at_least "$E2E_BASE" reface_requests_in_flight 2
+kill -TERM "$master"
+check "the master exits" wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
+wait "$slow_pid"
+check "it gave up after stop_timeout (1 s), not request_timeout (4 s)" \
+    grep -q "graceful stop timed out; killing 1 workers" "$work/stack.log"
+check "the stuck request is answered 502" [ "$(status_of "$work/stop")" = 502 ]
+check "only the first stuck request hit request_timeout" \
+    [ "$(grep -c 'over request_timeout' "$work/stack.log")" -eq 1 ]
 
 check "stop leaves no process of the stack behind" stack_stop
 
