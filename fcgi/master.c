@@ -332,8 +332,8 @@ static void enforce_deadlines(struct pool *p)
         /*
          * The worker may have finished that request and started another
          * while we looked: only kill it if it is still on the same one.
-         * (A narrower window, not none: XXX a request that starts in the
-         * instant between this load and the kill is lost with it.)
+         * XXX: this narrows the window, it does not close it: a request
+         * that starts between this load and the kill is lost with it.
          */
         if (atomic_load_explicit(&s->busy_since_us,
                                  memory_order_acquire) != since) {
