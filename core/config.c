@@ -13,6 +13,7 @@
 const char config_help[] =
     "  socket      unix:/path or host:port to bind; empty: use the\n"
     "              listening socket inherited on fd 0 (spawn-fcgi)\n"
+    "              (a socket systemd passes wins over both)\n"
     "  socket_mode octal permissions of a unix socket (default 0660)\n"
     "  backlog     listen backlog (default 1024)\n"
     "  workers     worker processes (default 0: one per core)\n"
@@ -54,7 +55,10 @@ const char config_help[] =
     "              workers do not all restart at once (default 0)\n"
     "  crash_storm_exits, crash_storm_window  this many abnormal worker\n"
     "              exits within that many seconds make the master back\n"
-    "              off respawning (default 5 in 10 s)\n";
+    "              off respawning, 0.5 s doubling to 30 s (default 5\n"
+    "              in 10 s)\n"
+    "  stop_timeout  seconds a graceful stop (SIGTERM) waits for the\n"
+    "              requests in flight before it kills (default 30)\n";
 
 void config_defaults(struct config *c)
 {
@@ -77,6 +81,7 @@ void config_defaults(struct config *c)
     c->request_timeout = 30.0;
     c->crash_storm_exits = 5;
     c->crash_storm_window = 10.0;
+    c->stop_timeout = 30.0;
 }
 
 /* Parses a number (seconds, a fraction) in lo..hi; -1 if it is not one. */
@@ -224,6 +229,8 @@ enum rf_result config_set(struct config *c, const char *key,
         }
     } else if (strcmp(key, "crash_storm_window") == 0) {
         bad = parse_seconds(value, 0.1, 3600.0, &c->crash_storm_window);
+    } else if (strcmp(key, "stop_timeout") == 0) {
+        bad = parse_seconds(value, 0.0, 3600.0, &c->stop_timeout);
     } else {
         snprintf(err, errlen, "unknown setting \"%s\"", key);
         return RF_ERR_CONFIG;

@@ -40,6 +40,7 @@ struct config {
     long max_requests_jitter;     /* plus up to this many, per worker */
     int crash_storm_exits;        /* this many abnormal exits ... */
     double crash_storm_window;    /* ... within this many s: back off */
+    double stop_timeout;          /* s SIGTERM waits for requests */
 };
 
 /* Fills `c` with the documented defaults. */

@@ -23,7 +23,11 @@ static int is_listening(int fd)
            && listening;
 }
 
-/* systemd's socket activation: fd 3 when $LISTEN_PID names us. */
+/*
+ * systemd's socket activation: fd 3 when $LISTEN_PID names us. Returns
+ * the fd, -1 when systemd passed nothing, -2 (reason in `err`) when what
+ * it passed is unusable.
+ */
 static int activated(char *err, size_t errlen)
 {
     const char *pid = getenv("LISTEN_PID");
@@ -47,25 +51,13 @@ static int activated(char *err, size_t errlen)
 
 static int inherited(char *err, size_t errlen)
 {
-    int fd = activated(err, errlen);
-
-    if (fd == -2) {
+    if (!is_listening(0)) {
+        snprintf(err, errlen, "no --socket given and fd 0 is not a "
+                 "listening socket (start under spawn-fcgi, or pass "
+                 "--socket unix:/path or host:port)");
         return -1;
     }
-    if (fd < 0) {
-        fd = 0;
-        if (!is_listening(0)) {
-            snprintf(err, errlen, "no --socket given and fd 0 is not a "
-                     "listening socket (start under spawn-fcgi, or pass "
-                     "--socket unix:/path or host:port)");
-            return -1;
-        }
-    }
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-        snprintf(err, errlen, "fcntl fd %d: %s", fd, strerror(errno));
-        return -1;
-    }
-    return fd;
+    return 0;
 }
 
 static int set_group(const char *path, const char *group, char *err,
@@ -173,6 +165,7 @@ static int bind_tcp(const char *spec, char *err, size_t errlen)
         return -1;
     }
 
+    snprintf(err, errlen, "bind %s: no usable address", spec);
     for (ai = res; ai != NULL; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
                     ai->ai_protocol);
@@ -191,15 +184,31 @@ static int bind_tcp(const char *spec, char *err, size_t errlen)
     return fd;
 }
 
-int listen_open(const struct config *cfg, char *err, size_t errlen)
+int listen_open(const struct config *cfg, enum listen_origin *origin,
+                char *err, size_t errlen)
 {
-    if (cfg->socket[0] == '\0') {
-        return inherited(err, errlen);
+    int fd = activated(err, errlen);
+
+    if (fd == -2) {
+        return -1;
     }
-    if (strncmp(cfg->socket, "unix:", 5) == 0) {
+    if (fd >= 0) {
+        *origin = LISTEN_SYSTEMD;
+    } else if (cfg->socket[0] == '\0') {
+        *origin = LISTEN_INHERITED;
+        fd = inherited(err, errlen);
+    } else if (strncmp(cfg->socket, "unix:", 5) == 0) {
+        *origin = LISTEN_BOUND;
         return bind_unix(cfg->socket + 5, cfg, err, errlen);
+    } else {
+        *origin = LISTEN_BOUND;
+        return bind_tcp(cfg->socket, err, errlen);
     }
-    return bind_tcp(cfg->socket, err, errlen);
+    if (fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        snprintf(err, errlen, "fcntl fd %d: %s", fd, strerror(errno));
+        return -1;
+    }
+    return fd;
 }
 
 int listen_start(int fd, int backlog)
@@ -210,12 +219,13 @@ int listen_start(int fd, int backlog)
     return listen(fd, backlog);
 }
 
-void listen_cleanup(const struct config *cfg)
+void listen_cleanup(const struct config *cfg, enum listen_origin origin)
 {
     struct stat st;
     const char *path = cfg->socket + 5;
 
-    if (strncmp(cfg->socket, "unix:", 5) == 0 && lstat(path, &st) == 0 &&
+    if (origin == LISTEN_BOUND && strncmp(cfg->socket, "unix:", 5) == 0 &&
+        lstat(path, &st) == 0 &&
         S_ISSOCK(st.st_mode)) {
         unlink(path);
     }

@@ -9,19 +9,28 @@
 
 #include "core/config.h"
 
+/* Where the listening socket came from. */
+enum listen_origin {
+    LISTEN_BOUND,     /* bound here from cfg->socket */
+    LISTEN_SYSTEMD,   /* systemd socket activation, fd 3 */
+    LISTEN_INHERITED  /* fd 0, from spawn-fcgi or StandardInput=socket */
+};
+
 /*
- * Returns the socket for cfg->socket: "unix:/path" (a stale socket file
- * there is replaced; the mode is cfg->socket_mode, the group
- * cfg->socket_group), "host:port" (IPv4 or IPv6, "[::1]:9000"), or, when
- * empty, the socket systemd passed ($LISTEN_PID is us, $LISTEN_FDS >= 1:
- * fd 3), else fd 0 if it is a listening socket (as spawn-fcgi and
- * systemd's StandardInput=socket leave it). The descriptor is
- * close-on-exec. A socket bound here is not listening yet: the first
- * worker with its model loaded calls listen_start(), so that until then
- * nginx is refused at once instead of waiting. Returns -1 with a reason in
- * `err` otherwise.
+ * Returns the listening socket. A socket systemd passed ($LISTEN_PID is
+ * us, $LISTEN_FDS >= 1: fd 3) comes first, whatever cfg->socket says, so
+ * that enabling a .socket unit needs no other change. Otherwise
+ * cfg->socket: "unix:/path" (a stale socket file there is replaced; the
+ * mode is cfg->socket_mode, the group cfg->socket_group), "host:port"
+ * (IPv4 or IPv6, "[::1]:9000"), or, when empty, fd 0 if it is a listening
+ * socket (as spawn-fcgi leaves it). The descriptor is close-on-exec and
+ * `*origin` says where it came from. A socket bound here is not listening
+ * yet: the first worker with its model loaded calls listen_start(), so
+ * that until then nginx is refused at once instead of waiting. Returns -1
+ * with a reason in `err` otherwise.
  */
-int listen_open(const struct config *cfg, char *err, size_t errlen);
+int listen_open(const struct config *cfg, enum listen_origin *origin,
+                char *err, size_t errlen);
 
 /*
  * Worker, once ready: makes `fd` listen if it does not yet (idempotent;
@@ -29,7 +38,10 @@ int listen_open(const struct config *cfg, char *err, size_t errlen);
  */
 int listen_start(int fd, int backlog);
 
-/* Removes the unix socket file listen_open() created, if any. */
-void listen_cleanup(const struct config *cfg);
+/*
+ * Removes the unix socket file listen_open() bound, if any; a socket
+ * systemd or spawn-fcgi made is theirs to remove.
+ */
+void listen_cleanup(const struct config *cfg, enum listen_origin origin);
 
 #endif

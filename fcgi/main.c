@@ -30,17 +30,17 @@ static void usage(FILE *out)
         "command line (--key value, with - or _ in the key).\n"
         "\n"
         "  -c, --config FILE   read settings from FILE first\n"
-        "  -s, --socket ADDR   same as --socket\n"
-        "  -w, --workers N     same as --workers\n"
-        "  -m, --model PATH    same as --model\n"
-        "  -t, --threads N     same as --threads\n"
+        "  -s ADDR, -w N, -m PATH, -t N\n"
+        "                      short for --socket, --workers, --model,\n"
+        "                      --threads\n"
         "  -h, --help          print this help\n"
         "\n"
         "Settings:\n%s"
         "\n"
         "Signals (to the master):\n"
         "  SIGTERM          graceful stop: workers finish the request in\n"
-        "                   hand, then exit (30 s limit, then SIGKILL)\n"
+        "                   hand, then exit (stop_timeout, then SIGKILL);\n"
+        "                   another SIGTERM changes nothing\n"
         "  SIGINT, SIGQUIT  fast stop: workers are killed at once\n"
         "  SIGHUP           rolling reload: re-read the model file and card,\n"
         "                   replace the workers one at a time (a new one is\n"
@@ -50,10 +50,16 @@ static void usage(FILE *out)
         "\n"
         "Under spawn-fcgi, leave the socket unset: the listening socket is\n"
         "inherited on fd 0. Under systemd socket activation ($LISTEN_PID,\n"
-        "$LISTEN_FDS) it is fd 3. With $NOTIFY_SOCKET set (Type=notify) the\n"
-        "master sends READY=1 once a worker has loaded the model,\n"
-        "WATCHDOG=1 while one is ready ($WATCHDOG_USEC), RELOADING=1 and\n"
-        "STOPPING=1.\n",
+        "$LISTEN_FDS) it is fd 3, used instead of any socket setting. With\n"
+        "$NOTIFY_SOCKET set (Type=notify) the master sends READY=1 once a\n"
+        "worker has loaded the model, WATCHDOG=1 while one is ready\n"
+        "($WATCHDOG_USEC), RELOADING=1 and READY=1 around a reload, and\n"
+        "STOPPING=1.\n"
+        "\n"
+        "Exit status: 0 after a stop by signal; 1 if the model, the socket\n"
+        "or the user switch fails, or a worker cannot start with the\n"
+        "model (the reason is logged); 2 for a bad command line or\n"
+        "config file.\n",
         config_help);
 }
 
@@ -62,7 +68,8 @@ static void usage(FILE *out)
  * that user and group and switches to them for good, before any worker
  * exists. Returns 0, or -1 with a reason in `err`.
  */
-static int drop_privileges(const struct config *cfg, char *err,
+static int drop_privileges(const struct config *cfg,
+                           enum listen_origin origin, char *err,
                            size_t errlen)
 {
     struct passwd *pw;
@@ -92,7 +99,7 @@ static int drop_privileges(const struct config *cfg, char *err,
         gid = gr->gr_gid;
     }
     /* socket_group, when set, already chose the socket's group. */
-    if (strncmp(cfg->socket, "unix:", 5) == 0 &&
+    if (origin == LISTEN_BOUND && strncmp(cfg->socket, "unix:", 5) == 0 &&
         chown(cfg->socket + 5, pw->pw_uid,
               cfg->socket_group[0] ? (gid_t)-1 : gid) != 0) {
         snprintf(err, errlen, "chown %s: %s", cfg->socket + 5,
@@ -145,6 +152,7 @@ static const struct option long_options[] = {
     { "max-requests-jitter", required_argument, NULL, 0 },
     { "crash-storm-exits", required_argument, NULL, 0 },
     { "crash-storm-window", required_argument, NULL, 0 },
+    { "stop-timeout", required_argument, NULL, 0 },
     { NULL, 0, NULL, 0 },
 };
 
@@ -213,6 +221,7 @@ int main(int argc, char **argv)
     struct config cfg;
     char err[CONFIG_PATH_MAX + 128];
     struct predictor_source src;
+    enum listen_origin origin = LISTEN_BOUND;
     int fd, rc;
 
     config_defaults(&cfg);
@@ -235,25 +244,26 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    fd = listen_open(&cfg, err, sizeof(err));
-    if (fd < 0 || drop_privileges(&cfg, err, sizeof(err)) != 0) {
+    fd = listen_open(&cfg, &origin, err, sizeof(err));
+    if (fd < 0 || drop_privileges(&cfg, origin, err, sizeof(err)) != 0) {
         rlog(RLOG_ERROR, "master", "%s", err);
         if (fd >= 0) {
             close(fd);
-            listen_cleanup(&cfg);
+            listen_cleanup(&cfg, origin);
         }
         predictor_source_release(&src);
         return 1;
     }
     rlog(RLOG_NOTICE, "master", "listening on %s, model %s (%zu bytes, "
-         "card %s)", cfg.socket[0] ? cfg.socket
-                     : fd == 3 ? "systemd socket fd 3" : "inherited fd 0",
+         "card %s)", origin == LISTEN_SYSTEMD ? "systemd socket fd 3"
+                     : origin == LISTEN_INHERITED ? "inherited fd 0"
+                     : cfg.socket,
          cfg.model, src.model_len, src.card_found ? "found" : "missing");
 
     rc = master_run(&cfg, fd, &src);
 
     close(fd);
-    listen_cleanup(&cfg);
+    listen_cleanup(&cfg, origin);
     predictor_source_release(&src);
     return rc;
 }

@@ -28,8 +28,6 @@
 #define EARLY_DEATH_S 2.0
 /* Respawn delay after early deaths or a crash storm doubles up to this. */
 #define BACKOFF_MAX_S 30.0
-/* How long SIGTERM waits for in-flight requests before SIGKILL. */
-#define GRACEFUL_TIMEOUT_S 30.0
 /* crash_storm_exits is at most this (core/config.c). */
 #define STORM_MAX 1000
 
@@ -60,6 +58,7 @@ struct pool {
     int gen_ok;         /* a worker of `gen` has been ready */
     struct predictor_source prev;
     unsigned prev_gen;
+    int prev_ok;        /* a worker of prev_gen had been ready */
     int have_prev;
     int reloading;      /* told systemd RELOADING=1 */
 
@@ -182,8 +181,14 @@ static void revert_reload(struct pool *p)
     memset(&p->prev, 0, sizeof(p->prev));
     p->have_prev = 0;
     p->gen = p->prev_gen;
-    p->gen_ok = 1;
-    publish_model(p);
+    /* A SIGHUP during start-up: the first model is still unproven, and a
+     * worker that cannot start with it must still stop the master. */
+    p->gen_ok = p->prev_ok;
+    p->reloading = 0;
+    if (p->told_ready) {
+        notify_send("READY=1\nSTATUS=reload failed, serving the previous "
+                    "model");
+    }
 }
 
 /*
@@ -281,8 +286,9 @@ static void reaped(struct pool *p, int i, pid_t pid, int status)
     rlog(abnormal ? RLOG_WARN : RLOG_NOTICE, "master", "worker pid=%ld %s "
          "cause=%s served=%llu; %s", (long)pid, why, sb_cause_name(cause),
          (unsigned long long)atomic_load(&p->sb->slot[i].served),
-         cause == SB_CAUSE_RELOAD ? "replaced by a new generation"
-                                  : "respawning");
+         cause == SB_CAUSE_RELOAD    ? "replaced by a new generation"
+         : cause == SB_CAUSE_RECYCLE ? "replaced when it stopped accepting"
+                                     : "respawning");
 }
 
 static void reap(struct pool *p)
@@ -323,6 +329,16 @@ static void enforce_deadlines(struct pool *p)
             continue;
         }
         sb_slot_request_id(s, id, sizeof(id));
+        /*
+         * The worker may have finished that request and started another
+         * while we looked: only kill it if it is still on the same one.
+         * XXX: this narrows the window, it does not close it: a request
+         * that starts between this load and the kill is lost with it.
+         */
+        if (atomic_load_explicit(&s->busy_since_us,
+                                 memory_order_acquire) != since) {
+            continue;
+        }
         kill(p->slots[i].pid, SIGKILL);
         p->slots[i].deadline_killed = 1;
         rlog(RLOG_WARN, "master", "worker pid=%ld over request_timeout "
@@ -346,7 +362,13 @@ static void maintain(struct pool *p, double now, const sigset_t *old_mask)
     for (int i = 0; i < SB_SLOTS; i++) {
         const struct slot *s = &p->slots[i];
 
-        if (s->pid == 0 || s->retiring) {
+        /*
+         * A worker leaving after max_requests accepts nothing more but
+         * takes a while to exit (libtorch's teardown): its replacement
+         * starts now rather than once it is reaped.
+         */
+        if (s->pid == 0 || s->retiring ||
+            atomic_load(&p->sb->slot[i].recycling)) {
             continue;
         }
         active++;
@@ -397,6 +419,8 @@ static void maintain(struct pool *p, double now, const sigset_t *old_mask)
     }
     if (old == 0 && p->gen_ok && p->reloading) {
         p->reloading = 0;
+        /* /metrics and /ready name the new model once it is all served. */
+        publish_model(p);
         notify_send("READY=1\nSTATUS=reload done");
         rlog(RLOG_NOTICE, "master", "reload: every worker runs "
              "generation %u", p->gen);
@@ -423,6 +447,7 @@ static void reload(struct pool *p)
     if (!p->have_prev) {
         p->prev = *p->src;
         p->prev_gen = p->gen;
+        p->prev_ok = p->gen_ok;
         p->have_prev = 1;
     } else {
         predictor_source_release(p->src);
@@ -433,8 +458,8 @@ static void reload(struct pool *p)
     p->reloading = 1;
     notify_send("RELOADING=1");
     rlog(RLOG_NOTICE, "master", "SIGHUP: rolling reload to generation %u "
-         "(%s, %zu bytes)", p->gen, p->cfg->model, p->src->model_len);
-    publish_model(p);
+         "(%s, %zu bytes, card name %s)", p->gen, p->cfg->model,
+         p->src->model_len, p->src->card.name);
 }
 
 static void reopen_logs(struct pool *p)
@@ -453,14 +478,21 @@ static void reopen_logs(struct pool *p)
     signal_all(p, SIGUSR1);
 }
 
+/*
+ * SIGTERM stops gracefully and a repeated SIGTERM changes nothing (a
+ * process group kill and a supervisor may both send one); SIGINT and
+ * SIGQUIT stop at once, also during a graceful stop.
+ */
 static void begin_stop(struct pool *p, int sig)
 {
     notify_send("STOPPING=1");
-    if (sig == SIGTERM && p->stop == RUNNING) {
+    if (sig == SIGTERM && p->stop != RUNNING) {
+        rlog(RLOG_NOTICE, "master", "SIGTERM: already stopping");
+    } else if (sig == SIGTERM) {
         rlog(RLOG_NOTICE, "master", "SIGTERM: graceful stop, waiting up to "
-             "%.0f s for requests in flight", GRACEFUL_TIMEOUT_S);
+             "%.1f s for requests in flight", p->cfg->stop_timeout);
         p->stop = STOP_GRACEFUL;
-        p->stop_deadline = now_s() + GRACEFUL_TIMEOUT_S;
+        p->stop_deadline = now_s() + p->cfg->stop_timeout;
         signal_all(p, SIGTERM);
     } else if (p->stop != STOP_FAST) {
         rlog(RLOG_NOTICE, "master", "%s: fast stop", strsignal(sig));

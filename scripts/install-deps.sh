@@ -8,7 +8,7 @@ chromium fonts-dejavu-core
 build-essential pkg-config curl ca-certificates openssl procps
 libfcgi-dev libmagic-dev libstb-dev libjansson-dev libssl-dev
 libtorch-dev python3-torch python3-numpy python3-pil
-nginx-light spawn-fcgi
+nginx-light spawn-fcgi systemd libfcgi-bin
 clang-14 libclang-rt-14-dev valgrind wrk
 "
 

@@ -102,3 +102,53 @@ header_of() {
 e2e_summary() {
     echo "RESULT $1 $e2e_passed $e2e_failed"
 }
+
+# --- helpers of the operations tests (process management, /metrics) -------
+
+# The stack's master: the reface-fcgi that scripts/run.sh started.
+stack_master_pid() {
+    pgrep -P "$e2e_stack_pid" -x reface-fcgi | head -1
+}
+
+# worker_pids MASTER: its live workers, one line each, sorted.
+worker_pids() {
+    pgrep -P "$1" -x reface-fcgi | sort
+}
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.2 s until it
+# succeeds (0) or SECONDS have passed (1).
+wait_until() {
+    wu_limit=$(($1 * 5))
+    shift
+    wu_i=0
+    until "$@"; do
+        wu_i=$((wu_i + 1))
+        [ "$wu_i" -ge "$wu_limit" ] && return 1
+        sleep 0.2
+    done
+}
+
+# metric BASE SERIES: one value of BASE/metrics, e.g.
+# metric "$E2E_BASE" 'reface_worker_restarts_total{cause="signal"}'.
+# Prints nothing if the series is absent or /metrics did not answer.
+metric() {
+    curl -s "$1/metrics" | awk -v k="$2" '$1 == k { print $2 }'
+}
+
+# metric_at_least BASE SERIES N: the series is there and >= N.
+metric_at_least() {
+    ma_v=$(metric "$1" "$2")
+    [ -n "$ma_v" ] && awk -v v="$ma_v" -v n="$3" 'BEGIN { exit !(v >= n) }'
+}
+
+# ensure_ops_models: the test-only model of tests/e2e/make_ops_models.py in
+# build/e2e-models, regenerated when the script is newer. Prints the folder.
+ensure_ops_models() {
+    om_dir=build/e2e-models
+    if [ ! -f "$om_dir/STAMP" ] ||
+        [ tests/e2e/make_ops_models.py -nt "$om_dir/STAMP" ]; then
+        /usr/bin/python3 tests/e2e/make_ops_models.py "$om_dir" >&2 ||
+            return 1
+    fi
+    echo "$om_dir"
+}

@@ -275,6 +275,55 @@ static void test_user_group(void)
     bad("group", big);
 }
 
+/* The process-management keys of README "Operations". */
+static void test_operations(void)
+{
+    struct config c;
+    char big[CONFIG_PATH_MAX + 10];
+
+    config_defaults(&c);
+    CHECK_STR_EQ(c.socket_group, "");
+    CHECK_STR_EQ(c.log_file, "");
+    CHECK_NEAR(c.request_timeout, 30.0, 0.0);
+    CHECK_INT_EQ(c.max_requests, 0);
+    CHECK_INT_EQ(c.max_requests_jitter, 0);
+    CHECK_INT_EQ(c.crash_storm_exits, 5);
+    CHECK_NEAR(c.crash_storm_window, 10.0, 0.0);
+    CHECK_NEAR(c.stop_timeout, 30.0, 0.0);
+
+    good("socket_group", "www-data", &c);
+    CHECK_STR_EQ(c.socket_group, "www-data");
+    good("log_file", "/var/log/reface/reface.log", &c);
+    CHECK_STR_EQ(c.log_file, "/var/log/reface/reface.log");
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    bad("log_file", big);
+    good("request_timeout", "2.5", &c);
+    CHECK_NEAR(c.request_timeout, 2.5, 0.0);
+    good("request_timeout", "0", &c);
+    CHECK_NEAR(c.request_timeout, 0.0, 0.0);
+    bad("request_timeout", "-1");
+    bad("request_timeout", "30s");
+    bad("request_timeout", "nan");
+    good("max_requests", "500", &c);
+    CHECK_INT_EQ(c.max_requests, 500);
+    bad("max_requests", "-1");
+    good("max_requests_jitter", "50", &c);
+    CHECK_INT_EQ(c.max_requests_jitter, 50);
+    bad("max_requests_jitter", "x");
+    good("crash_storm_exits", "1", &c);
+    CHECK_INT_EQ(c.crash_storm_exits, 1);
+    bad("crash_storm_exits", "0");
+    bad("crash_storm_exits", "1001");
+    good("crash_storm_window", "0.5", &c);
+    CHECK_NEAR(c.crash_storm_window, 0.5, 0.0);
+    bad("crash_storm_window", "0");
+    good("stop_timeout", "1", &c);
+    CHECK_NEAR(c.stop_timeout, 1.0, 0.0);
+    bad("stop_timeout", "-0.5");
+    bad("stop_timeout", "3601");
+}
+
 static void test_unknown_key(void)
 {
     struct config c, before;
@@ -407,6 +456,7 @@ int main(int argc, char **argv)
     RUN(test_detection);
     RUN(test_log_level);
     RUN(test_user_group);
+    RUN(test_operations);
     RUN(test_unknown_key);
     RUN(test_file_good);
     RUN(test_file_bad_lines);
