@@ -242,7 +242,8 @@ void predictor_source_release(struct predictor_source *src)
  */
 static enum rf_result load_detector(struct predictor *p,
                                     const struct predictor_source *src,
-                                    int threads, char *err, size_t errlen)
+                                    int threads, int *optimized, char *err,
+                                    size_t errlen)
 {
     struct model_info info;
     char detail[256];
@@ -260,6 +261,7 @@ static enum rf_result load_detector(struct predictor *p,
         snprintf(err, errlen, "detector: %s", detail);
         return RF_ERR_MODEL;
     }
+    *optimized = info.optimized;
     for (int i = 0; i <= PREDICT_WARMUP_RUNS; i++) {
         if (model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
                           p->det_out, PREDICT_DET_OUTPUT, &cols, detail,
@@ -356,7 +358,8 @@ struct predictor *predictor_new(const struct config *cfg,
     }
 
     if (src->detector != NULL) {
-        if (load_detector(p, src, cfg->threads, err, errlen) != RF_OK) {
+        if (load_detector(p, src, cfg->threads, &status->detector_optimized,
+                          err, errlen) != RF_OK) {
             goto fail;
         }
         status->detector = 1;
