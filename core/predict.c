@@ -497,7 +497,9 @@ static int find_framed_faces(struct predictor *p, const struct img *im,
     double side = im->width > im->height ? im->width : im->height;
     struct timespec t;
     float *tmp = malloc(sizeof(float) * 3 * small);
+    enum rf_result r;
     int cols = 0, n;
+    long us;
 
     if (tmp == NULL) {
         return -1;
@@ -517,13 +519,14 @@ static int find_framed_faces(struct predictor *p, const struct img *im,
     out->timing.preprocess_us += elapsed_us(&t);
 
     clock_gettime(CLOCK_MONOTONIC, &t);
-    if (model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
-                      p->det_out, PREDICT_DET_OUTPUT, &cols, err,
-                      errlen) != RF_OK || cols != PREDICT_DET_OUTPUT) {
-        out->timing.detect_us += elapsed_us(&t);
+    r = model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
+                      p->det_out, PREDICT_DET_OUTPUT, &cols, err, errlen);
+    us = elapsed_us(&t);
+    out->timing.detect_us += us;
+    out->timing.infer_us += us;
+    if (r != RF_OK || cols != PREDICT_DET_OUTPUT) {
         return -1;
     }
-    out->timing.detect_us += elapsed_us(&t);
 
     /* In pixels of the 512 square, then of the image's own square. */
     n = detect_select(p->det_out, DETECT_ANCHORS, DETECT_INPUT_SIZE,
