@@ -484,7 +484,8 @@ static void face_crop(const struct detect_box *b, double margin, int width,
  * its anchors were trained on faces with surroundings. So the image, padded
  * to a square as usual, is shrunk to half the input side and put in the
  * middle of a black input, and the boxes found are mapped back. Returns
- * the number of boxes written to `boxes`, -1 on error (reason in `err`).
+ * the number of boxes written to `boxes`, -1 when memory runs out, -2 when
+ * the detector fails (reason in `err`).
  */
 static int find_framed_faces(struct predictor *p, const struct img *im,
                              struct detect_box *boxes,
@@ -525,7 +526,11 @@ static int find_framed_faces(struct predictor *p, const struct img *im,
     out->timing.detect_us += us;
     out->timing.infer_us += us;
     if (r != RF_OK || cols != PREDICT_DET_OUTPUT) {
-        return -1;
+        if (r == RF_OK) {
+            snprintf(err, errlen, "detector output has %d columns, "
+                     "expected %d", cols, PREDICT_DET_OUTPUT);
+        }
+        return -2;
     }
 
     /* In pixels of the 512 square, then of the image's own square. */
@@ -585,6 +590,9 @@ static enum rf_result find_faces(struct predictor *p, const struct img *im,
                       &p->det, boxes, DETECT_MAX_FACES);
     if (n == 0 && p->retry) {
         n = find_framed_faces(p, im, boxes, out, err, errlen);
+        if (n == -2) {
+            return RF_ERR_MODEL;
+        }
     }
     if (n < 0) {
         snprintf(err, errlen, "out of memory in face selection");
