@@ -242,7 +242,8 @@ void predictor_source_release(struct predictor_source *src)
  */
 static enum rf_result load_detector(struct predictor *p,
                                     const struct predictor_source *src,
-                                    int threads, char *err, size_t errlen)
+                                    int threads, int *optimized, char *err,
+                                    size_t errlen)
 {
     struct model_info info;
     char detail[256];
@@ -260,6 +261,7 @@ static enum rf_result load_detector(struct predictor *p,
         snprintf(err, errlen, "detector: %s", detail);
         return RF_ERR_MODEL;
     }
+    *optimized = info.optimized;
     for (int i = 0; i <= PREDICT_WARMUP_RUNS; i++) {
         if (model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
                           p->det_out, PREDICT_DET_OUTPUT, &cols, detail,
@@ -356,7 +358,8 @@ struct predictor *predictor_new(const struct config *cfg,
     }
 
     if (src->detector != NULL) {
-        if (load_detector(p, src, cfg->threads, err, errlen) != RF_OK) {
+        if (load_detector(p, src, cfg->threads, &status->detector_optimized,
+                          err, errlen) != RF_OK) {
             goto fail;
         }
         status->detector = 1;
@@ -481,7 +484,8 @@ static void face_crop(const struct detect_box *b, double margin, int width,
  * its anchors were trained on faces with surroundings. So the image, padded
  * to a square as usual, is shrunk to half the input side and put in the
  * middle of a black input, and the boxes found are mapped back. Returns
- * the number of boxes written to `boxes`, -1 on error (reason in `err`).
+ * the number of boxes written to `boxes`, -1 when memory runs out, -2 when
+ * the detector fails (reason in `err`).
  */
 static int find_framed_faces(struct predictor *p, const struct img *im,
                              struct detect_box *boxes,
@@ -494,7 +498,9 @@ static int find_framed_faces(struct predictor *p, const struct img *im,
     double side = im->width > im->height ? im->width : im->height;
     struct timespec t;
     float *tmp = malloc(sizeof(float) * 3 * small);
+    enum rf_result r;
     int cols = 0, n;
+    long us;
 
     if (tmp == NULL) {
         return -1;
@@ -514,13 +520,18 @@ static int find_framed_faces(struct predictor *p, const struct img *im,
     out->timing.preprocess_us += elapsed_us(&t);
 
     clock_gettime(CLOCK_MONOTONIC, &t);
-    if (model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
-                      p->det_out, PREDICT_DET_OUTPUT, &cols, err,
-                      errlen) != RF_OK || cols != PREDICT_DET_OUTPUT) {
-        out->timing.detect_us += elapsed_us(&t);
-        return -1;
+    r = model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
+                      p->det_out, PREDICT_DET_OUTPUT, &cols, err, errlen);
+    us = elapsed_us(&t);
+    out->timing.detect_us += us;
+    out->timing.infer_us += us;
+    if (r != RF_OK || cols != PREDICT_DET_OUTPUT) {
+        if (r == RF_OK) {
+            snprintf(err, errlen, "detector output has %d columns, "
+                     "expected %d", cols, PREDICT_DET_OUTPUT);
+        }
+        return -2;
     }
-    out->timing.detect_us += elapsed_us(&t);
 
     /* In pixels of the 512 square, then of the image's own square. */
     n = detect_select(p->det_out, DETECT_ANCHORS, DETECT_INPUT_SIZE,
@@ -579,6 +590,9 @@ static enum rf_result find_faces(struct predictor *p, const struct img *im,
                       &p->det, boxes, DETECT_MAX_FACES);
     if (n == 0 && p->retry) {
         n = find_framed_faces(p, im, boxes, out, err, errlen);
+        if (n == -2) {
+            return RF_ERR_MODEL;
+        }
     }
     if (n < 0) {
         snprintf(err, errlen, "out of memory in face selection");

@@ -111,6 +111,7 @@ void predictor_source_release(struct predictor_source *src);
 struct predictor_status {
     double load_ms;        /* models' load, optimisation and dummy forwards */
     int detector;          /* a face detector is loaded */
+    int detector_optimized;
     int model_optimized;
     int model_half;
     char note[256];        /* why optimisation was skipped, if it was */

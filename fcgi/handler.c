@@ -284,7 +284,7 @@ static void serve_predict(const struct handler *h, const struct request *rq,
     }
 
     for (size_t i = 0; i < ip.n; i++) {
-        char detail[sizeof(rs->detail)];
+        char detail[sizeof(rs->detail)] = "";
 
         r = predictor_run(h->predictor, ip.parts[i].data, ip.parts[i].len,
                           &q.opt, &results[i], detail, sizeof(detail));
@@ -295,7 +295,10 @@ static void serve_predict(const struct handler *h, const struct request *rq,
             items[i].status = m->http;
             items[i].error = m->message;
             /* The log line keeps the first failure's reason. */
-            if (rs->result == RF_OK) {
+            if (rs->result == RF_OK && ip.n == 1) {
+                rs->result = r;
+                snprintf(rs->detail, sizeof(rs->detail), "%s", detail);
+            } else if (rs->result == RF_OK) {
                 rs->result = r;
                 snprintf(rs->detail, sizeof(rs->detail), "image %zu: %.200s",
                          i + 1, detail);

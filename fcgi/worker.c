@@ -330,7 +330,8 @@ void worker_main(const struct config *cfg, int listen_fd,
          "optimized=%s half=%s detector=%s card=%s%s%s",
          predictor_card(pred)->name, predictor_card(pred)->n_labels,
          st.load_ms, st.model_optimized ? "yes" : "no",
-         st.model_half ? "yes" : "no", st.detector ? "yes" : "none",
+         st.model_half ? "yes" : "no",
+         !st.detector ? "none" : st.detector_optimized ? "optimized" : "yes",
          src->card_found ? "found" : "missing (original Reface defaults)",
          st.note[0] ? " note=" : "", st.note);
 

@@ -127,7 +127,7 @@ assert math.isfinite(r['all']['age_mae']) and 0 <= r['all']['gender_acc'] <= 1
 assert 0 <= r['all']['emotion_tv'] <= 1 and r['all']['emotion_n'] == 8"
 
 # The same models through the C pipeline (core/predict.c via reface-eval,
-# whole image as Python's to_model_input uses): PNGs decode to identical
+# without detection: the whole image, as Python's to_model_input uses): PNGs decode to identical
 # pixels in stb and PIL, so they must agree to float rounding; JPEGs differ
 # by a few grey levels between the two decoders (shared/golden README 7.4),
 # so they get a looser bound. The fp16 file goes through the wrapper's
@@ -136,7 +136,7 @@ for variant in fp32 fp16; do
     model=$MODEL
     [ $variant = fp16 ] && model=$FP16
     check "c_pipeline_runs_$variant" build/bin/reface-eval --model "$model" \
-        --crop 1 --dump "$WORK/c_$variant.tsv" "$DATA"
+        --detect 0 --crop 1 --dump "$WORK/c_$variant.tsv" "$DATA"
     pycheck "c_matches_python_$variant" "
 py = {l.split('\t')[0]: [float(v) for v in l.split('\t')[1:]] for l in open('$WORK/python_outputs.tsv')}
 c = {l.split('\t')[0]: [float(v) for v in l.split('\t')[1:]] for l in open('$WORK/c_$variant.tsv')}

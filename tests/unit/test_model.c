@@ -302,6 +302,8 @@ static struct predictor *new_predictor(const char *name,
     enum rf_result r;
 
     config_defaults(&cfg);
+    /* These models are tiny stand-ins: no face detector in front. */
+    cfg.detector[0] = '\0';
     snprintf(cfg.model, sizeof(cfg.model), "%s/%s", MODELS, name);
     if (card_override != NULL) {
         snprintf(cfg.card, sizeof(cfg.card), "%s", card_override);
@@ -443,7 +445,9 @@ static unsigned char *read_image(const char *name, size_t *len)
 static void test_predictor_run(void)
 {
     struct predictor_status st;
-    struct prediction pred;
+    struct predict_options opt;
+    struct predict_result res;
+    const struct prediction *pred = &res.faces[0].attr;
     char err[512];
     int found;
     struct predictor *p = new_predictor("tensor.pt", NULL, &st, &found, err,
@@ -458,28 +462,36 @@ static void test_predictor_run(void)
         free(png);
         return;
     }
-    CHECK_INT_EQ(predictor_run(p, png, len, &pred, err, sizeof(err)), RF_OK);
-    CHECK_INT_EQ(pred.format, SNIFF_PNG);
-    CHECK_INT_EQ(pred.width, 37);
-    CHECK_INT_EQ(pred.height, 23);
-    CHECK_INT_EQ(pred.n_emotions, 3);
-    CHECK(pred.age >= 0.0 && pred.age <= 100.0);
-    CHECK(pred.p_male > 0.0 && pred.p_male < 1.0);
+    /* Detection asked for but no detector: the whole image, one face. */
+    predict_options_default(&opt);
+    CHECK_INT_EQ(predictor_run(p, png, len, &opt, &res, err, sizeof(err)),
+                 RF_OK);
+    CHECK_INT_EQ(res.format, SNIFF_PNG);
+    CHECK_INT_EQ(res.width, 37);
+    CHECK_INT_EQ(res.height, 23);
+    CHECK_INT_EQ(res.face_detected, 0);
+    CHECK_INT_EQ(res.n_faces, 1);
+    CHECK_INT_EQ(res.faces[0].width, 37);
+    CHECK_INT_EQ(res.faces[0].height, 23);
+    CHECK(res.faces[0].score < 0.0);
+    CHECK_INT_EQ(pred->n_emotions, 3);
+    CHECK(pred->age >= 0.0 && pred->age <= 100.0);
+    CHECK(pred->p_male > 0.0 && pred->p_male < 1.0);
     for (int i = 0; i < 3; i++) {
-        sum += pred.emotions[i];
+        sum += pred->emotions[i];
     }
     CHECK_NEAR(sum, 1.0, 1e-4);
-    CHECK(pred.emotions[pred.ranked[0]] >= pred.emotions[pred.ranked[1]]);
-    CHECK(pred.emotions[pred.ranked[1]] >= pred.emotions[pred.ranked[2]]);
+    CHECK(pred->emotions[pred->ranked[0]] >= pred->emotions[pred->ranked[1]]);
+    CHECK(pred->emotions[pred->ranked[1]] >= pred->emotions[pred->ranked[2]]);
 
     /* Not an image: refused before decoding, format unknown. */
-    CHECK_INT_EQ(predictor_run(p, (const unsigned char *)"hello", 5, &pred,
-                               err, sizeof(err)), RF_ERR_UNSUPPORTED);
-    CHECK_INT_EQ(pred.format, SNIFF_NONE);
+    CHECK_INT_EQ(predictor_run(p, (const unsigned char *)"hello", 5, &opt,
+                               &res, err, sizeof(err)), RF_ERR_UNSUPPORTED);
+    CHECK_INT_EQ(res.format, SNIFF_NONE);
     /* A PNG cut short: sniffed, then the decoder refuses it. */
-    CHECK_INT_EQ(predictor_run(p, png, 60, &pred, err, sizeof(err)),
+    CHECK_INT_EQ(predictor_run(p, png, 60, &opt, &res, err, sizeof(err)),
                  RF_ERR_DECODE);
-    CHECK_INT_EQ(pred.format, SNIFF_PNG);
+    CHECK_INT_EQ(res.format, SNIFF_PNG);
     free(png);
     predictor_free(p);
 }
@@ -489,7 +501,9 @@ static void check_const(const char *name, double age, double p_male,
                         const int ranked[3])
 {
     struct predictor_status st;
-    struct prediction pred;
+    struct predict_options opt;
+    struct predict_result res;
+    const struct prediction *pred = &res.faces[0].attr;
     char err[512];
     int found;
     struct predictor *p = new_predictor(name, NULL, &st, &found, err,
@@ -497,14 +511,16 @@ static void check_const(const char *name, double age, double p_male,
     size_t len = 0;
     unsigned char *bmp = read_image("rgb13x9.bmp", &len);
 
+    predict_options_default(&opt);
+    opt.detect = 0;
     CHECK(p != NULL && bmp != NULL);
     if (p != NULL && bmp != NULL) {
-        CHECK_INT_EQ(predictor_run(p, bmp, len, &pred, err, sizeof(err)),
-                     RF_OK);
-        CHECK_NEAR(pred.age, age, 0.0);
-        CHECK_NEAR(pred.p_male, p_male, 1e-7);
+        CHECK_INT_EQ(predictor_run(p, bmp, len, &opt, &res, err,
+                                   sizeof(err)), RF_OK);
+        CHECK_NEAR(pred->age, age, 0.0);
+        CHECK_NEAR(pred->p_male, p_male, 1e-7);
         for (int i = 0; i < 3; i++) {
-            CHECK_INT_EQ(pred.ranked[i], ranked[i]);
+            CHECK_INT_EQ(pred->ranked[i], ranked[i]);
         }
     } else {
         fprintf(stderr, "  %s: %s\n", name, err);
