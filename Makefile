@@ -48,7 +48,8 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(OUT)/test/%)
 MODEL     := models/faceapi.pt
 DETECTOR  := models/detector.pt
 
-.PHONY: all deps model run test eval train clean unit-tests fuzz fuzz-build
+.PHONY: all deps model run test eval train clean unit-tests fuzz fuzz-build \
+        bench
 .DELETE_ON_ERROR:
 # Keep intermediate objects (the unit tests' .o files) between builds.
 .SECONDARY:
@@ -143,6 +144,16 @@ fuzz-build: $(FUZZ_BINS)
 # build/fuzz/corpus/, crashes to build/fuzz/crashes/.
 fuzz: deps fuzz-build
 	$(Q)nice tests/fuzz/run.sh long $(FUZZ_TIME)
+
+# The benchmark (bench/README.md): in-process stages, wrk through nginx,
+# the FastAPI peer, the heavy model. Not part of `make test`.
+BENCH_FLAGS ?=
+$(OUT)/bin/reface-stages: $(OUT)/obj/bench/stages.o $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: deps $(MODEL) all $(OUT)/bin/reface-stages
+	$(Q)$(PYTHON) bench/run.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf build

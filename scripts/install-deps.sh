@@ -9,6 +9,7 @@ libfcgi-dev libmagic-dev libstb-dev libjansson-dev libssl-dev
 libtorch-dev python3-torch python3-numpy python3-pil
 nginx-light spawn-fcgi
 clang-14 libclang-rt-14-dev valgrind wrk
+python3-fastapi python3-uvicorn python3-multipart
 "
 
 missing=""
