@@ -35,7 +35,8 @@ CPPFLAGS  := -I. -MMD -MP
 CFLAGS    := -std=c11 $(OPT) $(WARN) $(SANFLAGS)
 TORCH_INC := -I/usr/include/torch/csrc/api/include
 CXXFLAGS  := -std=c++17 $(OPT) $(WARN) $(SANFLAGS) $(TORCH_INC)
-LDLIBS    := -ltorch_cpu -lc10 -lfcgi -lmagic -ljansson -lcrypto -lm
+LDLIBS    := -ltorch_cpu -lc10 -lfcgi -lmagic -ljansson -lcrypto \
+             -lturbojpeg -lexif -lm
 LDFLAGS   := $(SANFLAGS)
 
 CORE_C    := $(wildcard core/*.c)
@@ -136,7 +137,8 @@ build/fuzz/fuzz_handler: tests/fuzz/fuzz_handler.c tests/fuzz/fake_model.c \
     fcgi/handler.c fcgi/status.c fcgi/metrics.c fcgi/scoreboard.c $(CORE_C)
 $(FUZZ_BINS): $(wildcard core/*.h fcgi/*.h)
 	@mkdir -p $(dir $@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -lmagic -ljansson -lm -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -lmagic -ljansson \
+	    -lturbojpeg -lexif -lm -o $@
 
 fuzz-build: $(FUZZ_BINS)
 

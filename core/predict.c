@@ -300,7 +300,9 @@ enum rf_result predictor_run(struct predictor *p, const unsigned char *buf,
     }
 
     clock_gettime(CLOCK_MONOTONIC, &t);
-    r = img_decode(buf, len, p->max_pixels, &im, err, errlen);
+    r = img_decode_scaled(buf, len, p->max_pixels,
+                          (int)ceil(p->spec.size / p->crop), &im, NULL, err,
+                          errlen);
     out->timing.decode_us = elapsed_us(&t);
     if (r != RF_OK) {
         return r;

@@ -6,6 +6,7 @@ set -eu
 PACKAGES="
 build-essential pkg-config curl ca-certificates openssl procps
 libfcgi-dev libmagic-dev libstb-dev libjansson-dev libssl-dev
+libturbojpeg0-dev libexif-dev
 libtorch-dev python3-torch python3-numpy python3-pil
 nginx-light spawn-fcgi
 clang-14 libclang-rt-14-dev valgrind wrk
