@@ -14,7 +14,8 @@ Options: --seconds per wrk run (default 5; a run at concurrency c lasts at
 least 2.5 x c x its latency at c=1 / workers, so that every connection
 finishes a few requests, up to --max-seconds, default 40), --conc list,
 --quick (2 s runs, concurrency 1 and 2, no heavy model), --no-peer,
---no-heavy.
+--no-heavy, --peer-typical (the peer with torch's defaults: no
+optimize_for_inference, as many threads per worker as cores).
 """
 import argparse
 import json
@@ -140,8 +141,9 @@ def wrk(url, path, conc, seconds):
 class Server:
     """One server under test: start, find its workers, stop."""
 
-    def __init__(self, kind, model, port, workers):
+    def __init__(self, kind, model, port, workers, typical=False):
         self.kind, self.model, self.port = kind, model, port
+        self.typical = typical
         self.workers = workers
         self.log_path = os.path.join(OUT, "%s-%s.log" % (
             kind, os.path.basename(model)))
@@ -161,7 +163,8 @@ class Server:
                 start_new_session=True)
             up = "/ready"
         else:
-            env = dict(os.environ, PEER_MODEL=self.model, PEER_THREADS="1")
+            env = dict(os.environ, PEER_MODEL=self.model, PEER_THREADS="1",
+                       PEER_TUNED="0" if self.typical else "1")
             self.proc = subprocess.Popen(
                 [PY, "-m", "uvicorn", "app:app", "--app-dir",
                  os.path.join(HERE, "peer"), "--host", "127.0.0.1",
@@ -284,10 +287,12 @@ def print_report(res):
                                       m["kernel"], m["loadavg_start"],
                                       m["loadavg_end"]))
     print("reface: %d workers x 1 torch thread behind nginx; peer: FastAPI "
-          "%s + uvicorn %s, %d workers x 1 thread; wrk %d s per run or "
-          "longer (see JSON)"
+          "%s + uvicorn %s, %d workers, %s; wrk %d s per run or longer "
+          "(see JSON)"
           % (res["workers"], res["versions"]["fastapi"],
-             res["versions"]["uvicorn"], res["workers"], res["seconds"]))
+             res["versions"]["uvicorn"], res["workers"],
+             "1 thread each, optimize_for_inference" if res["peer"] == "tuned"
+             else "torch's defaults (typical)", res["seconds"]))
     for key, title in (("shipped", "shipped model (face-api, %s)"),
                        ("heavy", "heavy model (ResNet+CBAM 9.41 M, random "
                                  "weights, %s)")):
@@ -424,6 +429,9 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--no-heavy", action="store_true")
+    ap.add_argument("--peer-typical", action="store_true",
+                    help="the peer without optimize_for_inference and with "
+                         "torch's default threads")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.conc, args.no_heavy = 2, "1,2", True
@@ -444,6 +452,7 @@ def main():
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "machine": machine(), "workers": workers,
            "seconds": args.seconds, "concurrency": concs,
+           "peer": "typical" if args.peer_typical else "tuned",
            "versions": {"fastapi": fastapi.__version__,
                         "uvicorn": uvicorn.__version__}}
     plan = [("shipped", SHIPPED, FILES)]
@@ -458,7 +467,8 @@ def main():
         block = {"model": model, "stages": st}
         servers = {"reface": Server("reface", model, port, workers)}
         if not args.no_peer:
-            servers["peer"] = Server("peer", model, port + 1, workers)
+            servers["peer"] = Server("peer", model, port + 1, workers,
+                                     args.peer_typical)
         block.update(run_pair(servers, files, concs, args.seconds, workers,
                               args.max_seconds))
         res[key] = block

@@ -11,7 +11,9 @@ preprocessing follows the same idea as Reface's (EXIF orientation, centred
 ImageNet normalisation) with PIL's own bilinear filter.
 
 Environment: PEER_MODEL (TorchScript file; its card is the same name with
-.json), PEER_THREADS (default 1).
+.json), PEER_THREADS (default 1), PEER_TUNED (default 1; 0 leaves torch's
+defaults, as most such services do: no optimize_for_inference and as many
+torch threads per worker as cores).
 """
 import io
 import json
@@ -24,8 +26,10 @@ from PIL import Image, ImageOps
 
 MODEL_PATH = os.environ.get("PEER_MODEL", "models/faceapi.pt")
 CROP = 0.8
+TUNED = os.environ.get("PEER_TUNED", "1") != "0"
 
-torch.set_num_threads(int(os.environ.get("PEER_THREADS", "1")))
+if TUNED:
+    torch.set_num_threads(int(os.environ.get("PEER_THREADS", "1")))
 
 with open(os.path.splitext(MODEL_PATH)[0] + ".json", encoding="utf-8") as f:
     CARD = json.load(f)
@@ -35,7 +39,8 @@ STD = np.array(CARD.get("std", [0.229, 0.224, 0.225]), dtype=np.float32)
 LABELS = CARD["emotion_labels"]
 
 model = torch.jit.load(MODEL_PATH, map_location="cpu").eval()
-model = torch.jit.optimize_for_inference(model)
+if TUNED:
+    model = torch.jit.optimize_for_inference(model)
 
 app = FastAPI(title="face attributes")
 
