@@ -9,7 +9,8 @@
    every concurrency; then the memory of each worker from smaps_rollup.
 4. The table, the targets of issue 6, the JSON.
 
-Ports default to 23080 (ours) and 23081 (the peer); BENCH_PORT moves both.
+Ports default to 23580 (ours) and 23581 (the peer), above every test port
+(18080..18100 shifted by E2E_PORT_OFFSET up to 5000); BENCH_PORT moves both.
 Options: --seconds per wrk run (default 5; a run at concurrency c lasts at
 least 2.5 x c x its latency at c=1 / workers, so that every connection
 finishes a few requests, up to --max-seconds, default 40), --conc list,
@@ -437,7 +438,7 @@ def main():
         args.seconds, args.conc, args.no_heavy = 2, "1,2", True
         args.iters = 10
     concs = [int(c) for c in args.conc.split(",")]
-    port = int(os.environ.get("BENCH_PORT", "23080"))
+    port = int(os.environ.get("BENCH_PORT", "23580"))
     workers = os.cpu_count()
 
     os.makedirs(OUT, exist_ok=True)
