@@ -35,7 +35,8 @@ CPPFLAGS  := -I. -MMD -MP
 CFLAGS    := -std=c11 $(OPT) $(WARN) $(SANFLAGS)
 TORCH_INC := -I/usr/include/torch/csrc/api/include
 CXXFLAGS  := -std=c++17 $(OPT) $(WARN) $(SANFLAGS) $(TORCH_INC)
-LDLIBS    := -ltorch_cpu -lc10 -lfcgi -lmagic -ljansson -lcrypto -lm
+LDLIBS    := -ltorch_cpu -lc10 -lfcgi -lmagic -ljansson -lcrypto \
+             -lturbojpeg -lexif -lm
 LDFLAGS   := $(SANFLAGS)
 
 CORE_C    := $(wildcard core/*.c)
@@ -48,7 +49,8 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(OUT)/test/%)
 MODEL     := models/faceapi.pt
 DETECTOR  := models/detector.pt
 
-.PHONY: all deps model run test eval train clean unit-tests fuzz fuzz-build
+.PHONY: all deps model run test eval train clean unit-tests fuzz fuzz-build \
+        bench
 .DELETE_ON_ERROR:
 # Keep intermediate objects (the unit tests' .o files) between builds.
 .SECONDARY:
@@ -135,7 +137,8 @@ build/fuzz/fuzz_handler: tests/fuzz/fuzz_handler.c tests/fuzz/fake_model.c \
     fcgi/handler.c fcgi/status.c fcgi/metrics.c fcgi/scoreboard.c $(CORE_C)
 $(FUZZ_BINS): $(wildcard core/*.h fcgi/*.h)
 	@mkdir -p $(dir $@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -lmagic -ljansson -lm -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -lmagic -ljansson \
+	    -lturbojpeg -lexif -lm -o $@
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -143,6 +146,16 @@ fuzz-build: $(FUZZ_BINS)
 # build/fuzz/corpus/, crashes to build/fuzz/crashes/.
 fuzz: deps fuzz-build
 	$(Q)nice tests/fuzz/run.sh long $(FUZZ_TIME)
+
+# The benchmark (bench/README.md): in-process stages, wrk through nginx,
+# the FastAPI peer, the heavy model. Not part of `make test`.
+BENCH_FLAGS ?=
+$(OUT)/bin/reface-stages: $(OUT)/obj/bench/stages.o $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: deps $(MODEL) all $(OUT)/bin/reface-stages
+	$(Q)$(PYTHON) bench/run.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf build

@@ -46,6 +46,12 @@
 #include <stb/stb_image.h>
 #pragma GCC diagnostic pop
 
+#include <libexif/exif-data.h>
+#include <turbojpeg.h>
+
+/* Scales img_decode_scaled() tries, smallest first: 1/8, 1/4, 1/2. */
+static const int scale_denoms[] = { 8, 4, 2 };
+
 /* A missing byte reads as 0, as stbi__get8 gives past the end. */
 static unsigned byte_at(const unsigned char *buf, size_t len, size_t i)
 {
@@ -185,6 +191,203 @@ enum rf_result img_decode(const unsigned char *buf, size_t len,
     out->width = w;
     out->height = h;
     out->rgb = pixels;
+    return RF_OK;
+}
+
+static bool is_jpeg(const unsigned char *buf, size_t len)
+{
+    return len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF;
+}
+
+/*
+ * The EXIF orientation of a JPEG (1..8), or 1 when it has none or an
+ * invalid one. libexif reads the APP1 segment; the options it sets by
+ * default would also "fix" the data to the specification and parse maker
+ * notes, neither of which a single tag needs.
+ */
+static int exif_orientation(const unsigned char *buf, size_t len)
+{
+    ExifData *ed;
+    ExifEntry *e;
+    int v = 1;
+
+    if (!is_jpeg(buf, len) || len > 0xffffffffu) {
+        return 1;
+    }
+    ed = exif_data_new();
+    if (ed == NULL) {
+        return 1;
+    }
+    exif_data_unset_option(ed, EXIF_DATA_OPTION_FOLLOW_SPECIFICATION);
+    exif_data_set_option(ed, EXIF_DATA_OPTION_DONT_CHANGE_MAKER_NOTE);
+    exif_data_load_data(ed, buf, (unsigned int)len);
+    e = exif_content_get_entry(ed->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);
+    if (e != NULL && e->format == EXIF_FORMAT_SHORT && e->components >= 1 &&
+        e->data != NULL && e->size >= 2) {
+        v = exif_get_short(e->data, exif_data_get_byte_order(ed));
+    }
+    exif_data_unref(ed);
+    return v >= 1 && v <= 8 ? v : 1;
+}
+
+/*
+ * Turns `im` the way EXIF orientation `o` says a viewer shows it (the
+ * TIFF definitions: 2 mirror, 3 half turn, 4 flip, 5 transpose, 6 quarter
+ * turn clockwise, 7 transverse, 8 quarter turn anticlockwise).
+ */
+static enum rf_result apply_orientation(struct img *im, int o)
+{
+    int w = im->width, h = im->height;
+    int ow = o >= 5 ? h : w, oh = o >= 5 ? w : h;
+    unsigned char *dst;
+
+    if (o == 1) {
+        return RF_OK;
+    }
+    dst = malloc((size_t)w * (size_t)h * 3);
+    if (dst == NULL) {
+        return RF_ERR_NOMEM;
+    }
+    for (int oy = 0; oy < oh; oy++) {
+        unsigned char *d = dst + (size_t)oy * (size_t)ow * 3;
+
+        for (int ox = 0; ox < ow; ox++, d += 3) {
+            int sx, sy;
+            const unsigned char *s;
+
+            switch (o) {
+            case 2: sx = w - 1 - ox; sy = oy; break;
+            case 3: sx = w - 1 - ox; sy = h - 1 - oy; break;
+            case 4: sx = ox; sy = h - 1 - oy; break;
+            case 5: sx = oy; sy = ox; break;
+            case 6: sx = oy; sy = h - 1 - ox; break;
+            case 7: sx = w - 1 - oy; sy = h - 1 - ox; break;
+            default: sx = w - 1 - oy; sy = ox; break; /* 8 */
+            }
+            s = im->rgb + ((size_t)sy * (size_t)w + (size_t)sx) * 3;
+            d[0] = s[0];
+            d[1] = s[1];
+            d[2] = s[2];
+        }
+    }
+    free(im->rgb);
+    im->rgb = dst;
+    im->width = ow;
+    im->height = oh;
+    return RF_OK;
+}
+
+/*
+ * The denominator img_decode_scaled() decodes a w x h JPEG at for
+ * `min_side`, or 1 for a full decode.
+ */
+static int pick_scale(int w, int h, int min_side)
+{
+    int shorter = w < h ? w : h;
+
+    if (min_side <= 0) {
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof(scale_denoms) / sizeof(scale_denoms[0]);
+         i++) {
+        int d = scale_denoms[i];
+
+        if ((shorter + d - 1) / d >= min_side) {
+            return d;
+        }
+    }
+    return 1;
+}
+
+/*
+ * Decodes a JPEG at 1/denom of its size with libjpeg-turbo. Returns RF_OK,
+ * RF_ERR_NOMEM, or RF_ERR_DECODE for anything it does not decode cleanly
+ * (the caller then leaves the file to stb).
+ */
+static enum rf_result turbo_decode(const unsigned char *buf, size_t len,
+                                   int denom, struct img *out)
+{
+    tjscalingfactor sf = { 1, denom };
+    int w, h, subsamp, colorspace, sw, sh;
+    enum rf_result r = RF_ERR_DECODE;
+    unsigned char *pixels = NULL;
+    tjhandle tj = tjInitDecompress();
+
+    if (tj == NULL) {
+        return RF_ERR_NOMEM;
+    }
+    if (len > 0xffffffffu ||
+        tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp,
+                            &colorspace) != 0 ||
+        colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
+        goto out;
+    }
+    sw = TJSCALED(w, sf);
+    sh = TJSCALED(h, sf);
+    pixels = malloc((size_t)sw * (size_t)sh * 3);
+    if (pixels == NULL) {
+        r = RF_ERR_NOMEM;
+        goto out;
+    }
+    /* Any warning (a truncated or corrupt stream) sends it to stb. */
+    if (tjDecompress2(tj, buf, (unsigned long)len, pixels, sw, 0, sh,
+                      TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+        goto out;
+    }
+    out->width = sw;
+    out->height = sh;
+    out->rgb = pixels;
+    pixels = NULL;
+    r = RF_OK;
+out:
+    free(pixels);
+    tjDestroy(tj);
+    return r;
+}
+
+enum rf_result img_decode_scaled(const unsigned char *buf, size_t len,
+                                 long long max_pixels, int min_side,
+                                 struct img *out, struct img_info *info,
+                                 char *err, size_t errlen)
+{
+    int w = 0, h = 0, denom = 1, o;
+    enum rf_result r;
+
+    memset(out, 0, sizeof(*out));
+    r = img_probe(buf, len, &w, &h);
+    if (r == RF_OK && is_jpeg(buf, len) &&
+        (long long)w * (long long)h <= max_pixels &&
+        (denom = pick_scale(w, h, min_side)) > 1) {
+        r = turbo_decode(buf, len, denom, out);
+        if (r == RF_ERR_NOMEM) {
+            snprintf(err, errlen, "out of memory decoding %dx%d at 1/%d",
+                     w, h, denom);
+            return r;
+        }
+    } else {
+        r = RF_ERR_DECODE;
+    }
+    /* Small JPEGs, other formats, and what libjpeg-turbo refused. */
+    if (r != RF_OK) {
+        denom = 1;
+        r = img_decode(buf, len, max_pixels, out, err, errlen);
+        if (r != RF_OK) {
+            return r;
+        }
+    }
+    o = exif_orientation(buf, len);
+    r = apply_orientation(out, o);
+    if (r != RF_OK) {
+        img_release(out);
+        snprintf(err, errlen, "out of memory turning the image");
+        return r;
+    }
+    if (info != NULL) {
+        info->file_width = w;
+        info->file_height = h;
+        info->scale = denom;
+        info->orientation = o;
+    }
     return RF_OK;
 }
 

@@ -22,6 +22,8 @@
 /* Floats in the detector's input and in its output row. */
 #define PREDICT_DET_INPUT (3 * DETECT_INPUT_SIZE * DETECT_INPUT_SIZE)
 #define PREDICT_DET_OUTPUT (DETECT_ANCHORS * DETECT_ANCHOR_VALUES)
+/* Shorter side a reduced-scale JPEG decode keeps when faces are detected. */
+#define PREDICT_DETECT_MIN_SIDE 1024
 
 struct predictor {
     struct sniffer *sniffer;
@@ -397,6 +399,7 @@ enum rf_result predictor_decode(struct predictor *p, const unsigned char *buf,
 {
     struct timespec t;
     const char *mime;
+    int min_side;
     enum rf_result r;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -408,7 +411,16 @@ enum rf_result predictor_decode(struct predictor *p, const unsigned char *buf,
     }
 
     clock_gettime(CLOCK_MONOTONIC, &t);
-    r = img_decode(buf, len, p->max_pixels, im, err, errlen);
+    /*
+     * Large JPEGs are decoded at a reduced scale that keeps what the model
+     * needs: the centred crop at full model size, or with a detector, a
+     * shorter side of 1024, so that a face of a quarter of it still fills
+     * the attribute net's input.
+     */
+    min_side = p->detector != NULL ? PREDICT_DETECT_MIN_SIDE
+                                   : (int)ceil(p->spec.size / p->crop);
+    r = img_decode_scaled(buf, len, p->max_pixels, min_side, im, NULL, err,
+                          errlen);
     out->timing.decode_us = elapsed_us(&t);
     return r;
 }

@@ -7,9 +7,11 @@ PACKAGES="
 chromium fonts-dejavu-core
 build-essential pkg-config curl ca-certificates openssl procps
 libfcgi-dev libmagic-dev libstb-dev libjansson-dev libssl-dev
+libturbojpeg0-dev libexif-dev
 libtorch-dev python3-torch python3-numpy python3-pil
 nginx-light spawn-fcgi systemd libfcgi-bin
 clang-14 libclang-rt-14-dev valgrind wrk
+python3-fastapi python3-uvicorn python3-multipart
 "
 
 # The browser test's npm packages (tests/e2e/browser/package-lock.json),
