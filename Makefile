@@ -35,7 +35,7 @@ CPPFLAGS  := -I. -MMD -MP
 CFLAGS    := -std=c11 $(OPT) $(WARN) $(SANFLAGS)
 TORCH_INC := -I/usr/include/torch/csrc/api/include
 CXXFLAGS  := -std=c++17 $(OPT) $(WARN) $(SANFLAGS) $(TORCH_INC)
-LDLIBS    := -ltorch_cpu -lc10 -lfcgi -lmagic -ljansson -lcrypto -lm
+LDLIBS    := -ltorch_cpu -lc10 -lfcgi -lmagic -ljansson -lcrypto -lseccomp -lm
 LDFLAGS   := $(SANFLAGS)
 
 CORE_C    := $(wildcard core/*.c)

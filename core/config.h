@@ -36,6 +36,7 @@ struct config {
     long max_requests_jitter;     /* plus up to this many, per worker */
     int crash_storm_exits;        /* this many abnormal exits ... */
     double crash_storm_window;    /* ... within this many s: back off */
+    int sandbox;                  /* workers install the seccomp filter */
 };
 
 /* Fills `c` with the documented defaults. */

@@ -5,9 +5,9 @@ set -eu
 
 PACKAGES="
 build-essential pkg-config curl ca-certificates openssl procps
-libfcgi-dev libmagic-dev libstb-dev libjansson-dev libssl-dev
+libfcgi-dev libmagic-dev libstb-dev libjansson-dev libssl-dev libseccomp-dev
 libtorch-dev python3-torch python3-numpy python3-pil
-nginx-light spawn-fcgi
+nginx-light spawn-fcgi libfcgi-bin
 clang-14 libclang-rt-14-dev valgrind wrk
 "
 
