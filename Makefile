@@ -6,8 +6,9 @@
 #   V=1      print every command
 #   DIR=...  folder with labels.csv for `make eval` (default ../shared/eval/dev)
 #   FUZZ_TIME=seconds  per harness for `make fuzz` (default 600)
+#   SOAK_REQUESTS=n    requests of `make soak` (default 100000)
 #
-# Targets: all (default), deps, model, run, test, eval, fuzz, clean.
+# Targets: all (default), deps, model, run, test, eval, fuzz, soak, clean.
 
 PYTHON    ?= /usr/bin/python3
 CC        ?= gcc
@@ -48,7 +49,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(OUT)/test/%)
 MODEL     := models/faceapi.pt
 DETECTOR  := models/detector.pt
 
-.PHONY: all deps model run test eval train clean unit-tests fuzz fuzz-build
+.PHONY: all deps model run test eval train clean unit-tests fuzz fuzz-build soak
 .DELETE_ON_ERROR:
 # Keep intermediate objects (the unit tests' .o files) between builds.
 .SECONDARY:
@@ -99,7 +100,7 @@ run: deps $(MODEL) $(DETECTOR) all
 
 test: deps $(MODEL) $(DETECTOR)
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory SAN=1 unit-tests
+	$(Q)$(MAKE) --no-print-directory SAN=1 unit-tests build/san/bin/reface-fcgi
 	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)tests/run.sh
 
@@ -143,6 +144,17 @@ fuzz-build: $(FUZZ_BINS)
 # build/fuzz/corpus/, crashes to build/fuzz/crashes/.
 fuzz: deps fuzz-build
 	$(Q)nice tests/fuzz/run.sh long $(FUZZ_TIME)
+
+# The long soak (tests/e2e/test_soak.sh, 100,000 mixed requests through
+# nginx, each worker's RSS and PSS at the start and the end), then the
+# LeakSanitizer run of the ASan server on LEAK_REQUESTS requests.
+SOAK_REQUESTS ?= 100000
+LEAK_REQUESTS ?= 1000
+soak: deps $(MODEL) $(DETECTOR)
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory SAN=1 build/san/bin/reface-fcgi
+	$(Q)SOAK_REQUESTS=$(SOAK_REQUESTS) SOAK_ROUNDS=10 nice sh tests/e2e/test_soak.sh
+	$(Q)LEAK_REQUESTS=$(LEAK_REQUESTS) nice sh tests/e2e/test_leaks.sh
 
 clean:
 	rm -rf build
