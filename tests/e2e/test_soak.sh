@@ -42,7 +42,7 @@ mem_of() {
 # snapshot LABEL: appends "LABEL PID RSS PSS" for each worker.
 snapshot() {
     for pid in $workers; do
-        echo "$1 $pid $(mem_of "$pid" Rss) $(mem_of "$pid" Pss)" >> "$work/mem"
+        echo "$1 $pid $(mem_of "$pid" Rss 2>/dev/null) $(mem_of "$pid" Pss 2>/dev/null)" >> "$work/mem"
     done
 }
 loadgen() {
@@ -90,8 +90,12 @@ for pid in $workers; do
     echo "  worker $pid: $line"
     rss0=$(awk -v p="$pid" '$1 == "start" && $2 == p { print $3 }' "$work/mem")
     pss0=$(awk -v p="$pid" '$1 == "start" && $2 == p { print $4 }' "$work/mem")
-    rss1=$(mem_of "$pid" Rss)
-    pss1=$(mem_of "$pid" Pss)
+    rss1=$(mem_of "$pid" Rss 2>/dev/null)
+    pss1=$(mem_of "$pid" Pss 2>/dev/null)
+    if [ -z "$rss1" ]; then
+        not_ok "worker $pid is still there to measure"
+        continue
+    fi
     echo "SUMMARY soak worker $pid: RSS $rss0 -> $rss1 kB ($((rss1 - rss0))), PSS $pss0 -> $pss1 kB ($((pss1 - pss0)))"
     check "worker $pid RSS grew by less than $SOAK_MAX_GROWTH_KB kB ($((rss1 - rss0)))" \
         [ $((rss1 - rss0)) -lt "$SOAK_MAX_GROWTH_KB" ]
@@ -110,6 +114,13 @@ for line in sys.stdin:
     for k, v in json.loads(line)["statuses"].items():
         t[k] = t.get(k, 0) + v
 print(json.dumps(t, sort_keys=True).replace(" ", ""))')"
+if [ "$e2e_failed" -gt 0 ]; then
+    # Kept for the post-mortem: the work folder is removed on exit.
+    mkdir -p build/test-logs
+    cp "$work/stack.log" build/test-logs/e2e_soak-stack.log
+    echo "stack log kept in build/test-logs/e2e_soak-stack.log; its end:"
+    grep -a -v 'INFO access' "$work/stack.log" | tail -15
+fi
 check "stop leaves no process of the stack behind" stack_stop
 e2e_summary e2e_soak
 [ "$e2e_failed" -eq 0 ]
