@@ -6,8 +6,9 @@
 #   V=1      print every command
 #   DIR=...  folder with labels.csv for `make eval` (default ../shared/eval/dev)
 #   FUZZ_TIME=seconds  per harness for `make fuzz` (default 600)
+#   SOAK_REQUESTS=n    requests of `make soak` (default 100000)
 #
-# Targets: all (default), deps, model, run, test, eval, fuzz, clean.
+# Targets: all (default), deps, model, run, test, eval, fuzz, soak, clean.
 
 PYTHON    ?= /usr/bin/python3
 CC        ?= gcc
@@ -36,7 +37,7 @@ CFLAGS    := -std=c11 $(OPT) $(WARN) $(SANFLAGS)
 TORCH_INC := -I/usr/include/torch/csrc/api/include
 CXXFLAGS  := -std=c++17 $(OPT) $(WARN) $(SANFLAGS) $(TORCH_INC)
 LDLIBS    := -ltorch_cpu -lc10 -lfcgi -lmagic -ljansson -lcrypto \
-             -lturbojpeg -lexif -lm
+             -lturbojpeg -lexif -lseccomp -lm
 LDFLAGS   := $(SANFLAGS)
 
 CORE_C    := $(wildcard core/*.c)
@@ -50,7 +51,7 @@ MODEL     := models/faceapi.pt
 DETECTOR  := models/detector.pt
 
 .PHONY: all deps model run test eval train clean unit-tests fuzz fuzz-build \
-        bench
+        bench soak
 .DELETE_ON_ERROR:
 # Keep intermediate objects (the unit tests' .o files) between builds.
 .SECONDARY:
@@ -101,7 +102,7 @@ run: deps $(MODEL) $(DETECTOR) all
 
 test: deps $(MODEL) $(DETECTOR)
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory SAN=1 unit-tests
+	$(Q)$(MAKE) --no-print-directory SAN=1 unit-tests build/san/bin/reface-fcgi
 	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)tests/run.sh
 
@@ -156,6 +157,17 @@ $(OUT)/bin/reface-stages: $(OUT)/obj/bench/stages.o $(CORE_OBJ)
 
 bench: deps $(MODEL) all $(OUT)/bin/reface-stages
 	$(Q)$(PYTHON) bench/run.py $(BENCH_FLAGS)
+
+# The long soak (tests/e2e/test_soak.sh, 100,000 mixed requests through
+# nginx, each worker's RSS and PSS at the start and the end), then the
+# LeakSanitizer run of the ASan server on LEAK_REQUESTS requests.
+SOAK_REQUESTS ?= 100000
+LEAK_REQUESTS ?= 1000
+soak: deps $(MODEL) $(DETECTOR)
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory SAN=1 build/san/bin/reface-fcgi
+	$(Q)SOAK_REQUESTS=$(SOAK_REQUESTS) SOAK_ROUNDS=10 nice sh tests/e2e/test_soak.sh
+	$(Q)LEAK_REQUESTS=$(LEAK_REQUESTS) nice sh tests/e2e/test_leaks.sh
 
 clean:
 	rm -rf build

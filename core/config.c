@@ -58,7 +58,11 @@ const char config_help[] =
     "              off respawning, 0.5 s doubling to 30 s (default 5\n"
     "              in 10 s)\n"
     "  stop_timeout  seconds a graceful stop (SIGTERM) waits for the\n"
-    "              requests in flight before it kills (default 30)\n";
+    "              requests in flight before it kills (default 30)\n"
+    "  sandbox     on: each worker, once its model is loaded, installs a\n"
+    "              seccomp filter: exec, new sockets and opening files\n"
+    "              for writing fail with EPERM; off: no filter\n"
+    "              (default on)\n";
 
 void config_defaults(struct config *c)
 {
@@ -82,6 +86,7 @@ void config_defaults(struct config *c)
     c->crash_storm_exits = 5;
     c->crash_storm_window = 10.0;
     c->stop_timeout = 30.0;
+    c->sandbox = 1;
 }
 
 /* Parses a number (seconds, a fraction) in lo..hi; -1 if it is not one. */
@@ -112,6 +117,23 @@ static int parse_ll(const char *s, int base, long long lo, long long hi,
     }
     *out = v;
     return 0;
+}
+
+/* on/off, yes/no, true/false, 1/0; -1 if none of those. */
+static int parse_bool(const char *s)
+{
+    static const char *const yes[] = { "on", "yes", "true", "1" };
+    static const char *const no[] = { "off", "no", "false", "0" };
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            return 1;
+        }
+        if (strcmp(s, no[i]) == 0) {
+            return 0;
+        }
+    }
+    return -1;
 }
 
 static int set_string(char *dst, size_t dstsz, const char *value)
@@ -231,6 +253,13 @@ enum rf_result config_set(struct config *c, const char *key,
         bad = parse_seconds(value, 0.1, 3600.0, &c->crash_storm_window);
     } else if (strcmp(key, "stop_timeout") == 0) {
         bad = parse_seconds(value, 0.0, 3600.0, &c->stop_timeout);
+    } else if (strcmp(key, "sandbox") == 0) {
+        int b = parse_bool(value);
+
+        bad = b < 0;
+        if (!bad) {
+            c->sandbox = b;
+        }
     } else {
         snprintf(err, errlen, "unknown setting \"%s\"", key);
         return RF_ERR_CONFIG;

@@ -41,6 +41,7 @@ struct config {
     int crash_storm_exits;        /* this many abnormal exits ... */
     double crash_storm_window;    /* ... within this many s: back off */
     double stop_timeout;          /* s SIGTERM waits for requests */
+    int sandbox;                  /* workers install the seccomp filter */
 };
 
 /* Fills `c` with the documented defaults. */

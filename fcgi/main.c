@@ -46,7 +46,9 @@ static void usage(FILE *out)
         "                   replace the workers one at a time (a new one is\n"
         "                   ready before an old one leaves, between requests)\n"
         "  SIGUSR1          reopen log_file (after logrotate); a logged\n"
-        "                   no-op when logging to stderr\n"
+        "                   no-op when logging to stderr. Sandboxed workers\n"
+        "                   may not open files: each finishes its request\n"
+        "                   and is replaced by one writing to the new file\n"
         "\n"
         "Under spawn-fcgi, leave the socket unset: the listening socket is\n"
         "inherited on fd 0. Under systemd socket activation ($LISTEN_PID,\n"
@@ -153,6 +155,7 @@ static const struct option long_options[] = {
     { "crash-storm-exits", required_argument, NULL, 0 },
     { "crash-storm-window", required_argument, NULL, 0 },
     { "stop-timeout", required_argument, NULL, 0 },
+    { "sandbox", required_argument, NULL, 0 },
     { NULL, 0, NULL, 0 },
 };
 

@@ -19,6 +19,7 @@
 #include "core/predict.h"
 #include "fcgi/handler.h"
 #include "fcgi/listen.h"
+#include "fcgi/sandbox.h"
 #include "fcgi/status.h"
 
 /*
@@ -294,16 +295,25 @@ static long request_limit(const struct config *cfg)
                   ((unsigned long)cfg->max_requests_jitter + 1));
 }
 
-static void reopen_log(const struct config *cfg)
+/*
+ * Returns 1 if the worker must leave instead: in the sandbox it may not
+ * open the file again, so it exits between requests and its replacement
+ * inherits the file the master has just reopened.
+ */
+static int reopen_log(const struct config *cfg)
 {
     worker_reopen_log = 0;
     if (cfg->log_file[0] == '\0') {
-        return;
+        return 0;
+    }
+    if (cfg->sandbox) {
+        return 1;
     }
     if (rlog_reopen(cfg->log_file) != 0) {
         rlog_errno(RLOG_ERROR, "worker", errno, "cannot reopen log_file %s",
                    cfg->log_file);
     }
+    return 0;
 }
 
 void worker_main(const struct config *cfg, int listen_fd,
@@ -349,13 +359,21 @@ void worker_main(const struct config *cfg, int listen_fd,
         predictor_free(pred);
         _exit(WORKER_EXIT_CANNOT_START);
     }
+    if (cfg->sandbox && sandbox_enter(err, sizeof(err)) != RF_OK) {
+        rlog(RLOG_ERROR, "worker", "cannot start: sandbox: %s", err);
+        predictor_free(pred);
+        _exit(WORKER_EXIT_CANNOT_START);
+    }
     atomic_store(&sb->model_load_us, (long long)(st.load_ms * 1000.0));
     atomic_store(&me->ready, true);
     limit = request_limit(cfg);
 
     while (!worker_stopping) {
-        if (worker_reopen_log) {
-            reopen_log(cfg);
+        if (worker_reopen_log && reopen_log(cfg)) {
+            rlog(RLOG_NOTICE, "worker", "SIGUSR1: leaving so that a new "
+                 "worker writes to the reopened log_file");
+            atomic_store(&me->recycling, true);
+            break;
         }
         if (FCGX_Accept_r(&fr) < 0) {
             if (worker_stopping) {

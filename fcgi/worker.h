@@ -16,8 +16,9 @@
 
 /*
  * Runs in the child right after fork(), never returns: exits 0 after a
- * graceful stop (SIGTERM: the request in hand is finished first) or after
- * max_requests (with its slot marked recycling), or
+ * graceful stop (SIGTERM: the request in hand is finished first), after
+ * max_requests, or on SIGUSR1 with a log_file under the sandbox (these two
+ * with its slot marked recycling), or
  * WORKER_EXIT_CANNOT_START if the model cannot be loaded. `src` is what
  * the master read from disk before forking; `sb` the shared scoreboard,
  * where this worker owns slot `slot`.

@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
 chromium fonts-dejavu-core
 build-essential pkg-config curl ca-certificates openssl procps
-libfcgi-dev libmagic-dev libstb-dev libjansson-dev libssl-dev
+libfcgi-dev libmagic-dev libstb-dev libjansson-dev libssl-dev libseccomp-dev
 libturbojpeg0-dev libexif-dev
 libtorch-dev python3-torch python3-numpy python3-pil
 nginx-light spawn-fcgi systemd libfcgi-bin

@@ -29,6 +29,8 @@ nginx -t -q -p "$rundir" -c "$rundir/nginx.conf" -g 'daemon off;'
 # REFACE_FLAGS: extra reface-fcgi flags (the tests' knobs), e.g.
 # REFACE_FLAGS="--workers 1 --max-requests 5".
 extra_flags=${REFACE_FLAGS:-}
+# REFACE_BIN: another build of the server, e.g. build/san/bin/reface-fcgi.
+bin=$here/${REFACE_BIN:-build/bin/reface-fcgi}
 fcgi_pid=
 nginx_pid=
 stop() {
@@ -51,11 +53,11 @@ if [ "${SPAWN_FCGI:-0}" = 1 ]; then
     fi
     # shellcheck disable=SC2086
     spawn-fcgi -n -s "$socket" -M 0660 $spawn_owner -- \
-        "$here/build/bin/reface-fcgi" -c conf/reface.conf $user_flags \
+        "$bin" -c conf/reface.conf $user_flags \
         $extra_flags &
 else
     # shellcheck disable=SC2086
-    build/bin/reface-fcgi -c conf/reface.conf --socket "unix:$socket" \
+    "$bin" -c conf/reface.conf --socket "unix:$socket" \
         $user_flags $extra_flags &
 fi
 fcgi_pid=$!

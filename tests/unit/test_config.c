@@ -324,6 +324,26 @@ static void test_operations(void)
     bad("stop_timeout", "3601");
 }
 
+static void test_sandbox(void)
+{
+    static const char *const on[] = { "on", "yes", "true", "1" };
+    static const char *const off[] = { "off", "no", "false", "0" };
+    struct config c;
+
+    config_defaults(&c);
+    CHECK_INT_EQ(c.sandbox, 1);
+    for (int i = 0; i < 4; i++) {
+        good("sandbox", off[i], &c);
+        CHECK_INT_EQ(c.sandbox, 0);
+        good("sandbox", on[i], &c);
+        CHECK_INT_EQ(c.sandbox, 1);
+    }
+    bad("sandbox", "");
+    bad("sandbox", "2");
+    bad("sandbox", "On ");
+    bad("sandbox", "disabled");
+}
+
 static void test_unknown_key(void)
 {
     struct config c, before;
@@ -457,6 +477,7 @@ int main(int argc, char **argv)
     RUN(test_log_level);
     RUN(test_user_group);
     RUN(test_operations);
+    RUN(test_sandbox);
     RUN(test_unknown_key);
     RUN(test_file_good);
     RUN(test_file_bad_lines);
