@@ -63,7 +63,7 @@ two_ready() {
 check "both workers ready" wait_until 30 two_ready
 pids_before=$(worker_pids "$master")
 start=$(date +%s)
-request "$work/slow" -F "image=@$models/white.png" "$E2E_BASE/predict" &
+request "$work/slow" -F "image=@$models/white.png" "$E2E_BASE/predict?detect=false" &
 slow_pid=$!
 sleep 0.5
 request "$work/p" -F "image=@$photo" "$E2E_BASE/predict"
@@ -102,7 +102,7 @@ check "the killed worker ($killed) was one of the pool" \
 check "... and is gone" sh -c "! pgrep -P $master -x reface-fcgi | grep -qx '$killed'"
 
 # --- SIGTERM whose stop_timeout runs out -----------------------------------------
-request "$work/stop" -F "image=@$models/white.png" "$E2E_BASE/predict" &
+request "$work/stop" -F "image=@$models/white.png" "$E2E_BASE/predict?detect=false" &
 slow_pid=$!
 check "a stuck request is in flight" \
     wait_until 10 metric_at_least "$E2E_BASE" reface_requests_in_flight 2

@@ -142,7 +142,7 @@ check "the rotated file kept the earlier lines" \
     grep -q "reload failed: generation 3" "$flog.1"
 
 # --- SIGTERM with a request in flight ------------------------------------------
-request "$work/slow" -F "image=@$models/grey.png" "$E2E_BASE/predict" &
+request "$work/slow" -F "image=@$models/grey.png" "$E2E_BASE/predict?detect=false" &
 slow_pid=$!
 check "the slow request is in flight" \
     wait_until 10 metric_at_least "$E2E_BASE" reface_requests_in_flight 2
