@@ -94,6 +94,7 @@ $(FACEAPI): scripts/convert_faceapi.py scripts/faceapi_nets.py scripts/fetch_fac
 
 $(MODEL): $(FACEAPI) $(HEADS) models/reface.card.json models/reface.accuracy.json \
     scripts/compose_reface.py scripts/reface_heads.py
+	$(Q)scripts/fetch_faceapi.sh
 	$(Q)$(PYTHON) scripts/compose_reface.py --src build/npm/face-api/model \
 	    --heads $(HEADS) --card models/reface.card.json --out $@
 
