@@ -8,7 +8,8 @@
 #   FUZZ_TIME=seconds  per harness for `make fuzz` (default 600)
 #   SOAK_REQUESTS=n    requests of `make soak` (default 100000)
 #
-# Targets: all (default), deps, model, run, test, eval, fuzz, soak, clean.
+# Targets: all (default), deps, model, run, test, eval, train, train-resnet,
+# bench, fuzz, soak, clean.
 
 PYTHON    ?= /usr/bin/python3
 CC        ?= gcc
@@ -47,11 +48,14 @@ TOOL_BINS := $(OUT)/bin/reface-eval
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(OUT)/test/%)
 
-MODEL     := models/faceapi.pt
+# The served model: face-api's trunks + the committed trained heads.
+MODEL     := models/reface.pt
+FACEAPI   := models/faceapi.pt
+HEADS     := models/reface_heads.npz
 DETECTOR  := models/detector.pt
 
-.PHONY: all deps model run test eval train clean unit-tests fuzz fuzz-build \
-        bench soak
+.PHONY: all deps model run test eval train train-resnet clean unit-tests \
+        fuzz fuzz-build bench soak
 .DELETE_ON_ERROR:
 # Keep intermediate objects (the unit tests' .o files) between builds.
 .SECONDARY:
@@ -85,42 +89,74 @@ unit-tests: $(UNIT_BINS)
 deps:
 	$(Q)scripts/install-deps.sh
 
-# The default model is generated from the pinned npm tarball, not committed.
-$(MODEL): scripts/convert_faceapi.py scripts/faceapi_nets.py scripts/fetch_faceapi.sh models/faceapi.accuracy.json
+# face-api's converted nets are generated from the pinned npm tarball, not
+# committed; the served model adds the committed heads to their trunks.
+$(FACEAPI): scripts/convert_faceapi.py scripts/faceapi_nets.py scripts/fetch_faceapi.sh models/faceapi.accuracy.json
 	$(Q)scripts/fetch_faceapi.sh
 	$(Q)$(PYTHON) scripts/convert_faceapi.py --src build/npm/face-api/model --out $@
+
+$(MODEL): $(FACEAPI) $(HEADS) models/reface.card.json models/reface.accuracy.json \
+    scripts/compose_reface.py scripts/reface_heads.py
+	$(Q)scripts/fetch_faceapi.sh
+	$(Q)$(PYTHON) scripts/compose_reface.py --src build/npm/face-api/model \
+	    --heads $(HEADS) --card models/reface.card.json --out $@
 
 # The face detector comes from the same pinned tarball (same fetch script).
 $(DETECTOR): scripts/convert_detector.py scripts/faceapi_detector.py scripts/faceapi_nets.py scripts/fetch_faceapi.sh
 	$(Q)scripts/fetch_faceapi.sh
 	$(Q)$(PYTHON) scripts/convert_detector.py --src build/npm/face-api/model --out $@
 
-model: deps $(MODEL) $(DETECTOR)
+model: deps $(FACEAPI) $(MODEL) $(DETECTOR)
 
-run: deps $(MODEL) $(DETECTOR) all
+run: deps $(FACEAPI) $(MODEL) $(DETECTOR) all
 	$(Q)scripts/run.sh
 
-test: deps $(MODEL) $(DETECTOR)
+test: deps $(FACEAPI) $(MODEL) $(DETECTOR)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory SAN=1 unit-tests build/san/bin/reface-fcgi
 	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)tests/run.sh
 
 # Accuracy through the C pipeline; the JSON copy is what the model card
-# quotes (models/faceapi.accuracy.json is committed from this command).
+# quotes (models/reface.accuracy.json and models/faceapi.accuracy.json are
+# committed from this command, with EVAL_MODEL=models/faceapi.pt for the
+# latter).
 DIR ?= ../shared/eval/dev
-eval: deps $(MODEL) $(DETECTOR) $(OUT)/bin/reface-eval
+eval: deps $(FACEAPI) $(MODEL) $(DETECTOR) $(OUT)/bin/reface-eval
 	$(Q)$(OUT)/bin/reface-eval --model $(EVAL_MODEL) --json build/eval.json $(EVAL_FLAGS) $(DIR)
 EVAL_MODEL ?= $(MODEL)
 
-# The ResNet + CBAM of the original, trained on TRAIN_DIRS (default: the
-# shared training folders) and exported next to its checkpoints.
+# Heads on face-api's frozen features (README "Training"): the features of
+# TRAIN_DIRS (default: the shared training folders) are computed once and
+# cached in build/features (niced, TRAIN_JOBS processes), the heads are
+# trained with the recorded configuration and composed into
+# build/train/reface.pt, then compared with the committed heads.
 TRAIN_DIRS  ?= ../shared/train/ferplus ../shared/train/utkface ../shared/train/ffhq_azure
-TRAIN_FLAGS ?= --epochs 1
-train: deps
-	$(Q)$(PYTHON) scripts/train_ffhq_soft.py --out build/train $(TRAIN_FLAGS) $(TRAIN_DIRS)
-	$(Q)$(PYTHON) scripts/export_torchscript.py build/train/best.pt build/train/reface.pt
-	@echo "train: wrote build/train/reface.pt and its card; measure it with: make eval EVAL_MODEL=build/train/reface.pt"
+TRAIN_JOBS  ?= 2
+TRAIN_FLAGS ?=
+train: deps $(FACEAPI)
+	$(Q)nice $(PYTHON) scripts/extract_features.py --src build/npm/face-api/model \
+	    --out build/features --jobs $(TRAIN_JOBS) $(TRAIN_DIRS)
+	$(Q)nice $(PYTHON) scripts/train_heads.py --features build/features \
+	    --out build/train/reface_heads.npz --report build/train/report.json \
+	    $(TRAIN_FLAGS) $(TRAIN_DIRS)
+	$(Q)$(PYTHON) scripts/compose_reface.py --src build/npm/face-api/model \
+	    --heads build/train/reface_heads.npz --card models/reface.card.json \
+	    --out build/train/reface.pt
+	$(Q)$(PYTHON) scripts/compare_heads.py $(HEADS) build/train/reface_heads.npz \
+	    --features build/features $(TRAIN_DIRS) || \
+	    echo "train: the new heads differ from $(HEADS) (see above)"
+	@echo "train: wrote build/train/reface_heads.npz and build/train/reface.pt;" \
+	    "measure with: make eval EVAL_MODEL=build/train/reface.pt;" \
+	    "ship with: cp build/train/reface_heads.npz $(HEADS)"
+
+# The original's ResNet + CBAM from scratch (one epoch is about 2 hours on
+# 2 cores), exported next to its checkpoints.
+RESNET_FLAGS ?= --epochs 1
+train-resnet: deps
+	$(Q)$(PYTHON) scripts/train_ffhq_soft.py --out build/train-resnet $(RESNET_FLAGS) $(TRAIN_DIRS)
+	$(Q)$(PYTHON) scripts/export_torchscript.py build/train-resnet/best.pt build/train-resnet/reface.pt
+	@echo "train-resnet: wrote build/train-resnet/reface.pt and its card"
 
 # libFuzzer harnesses (tests/fuzz/README.md): clang-14 with ASan, UBSan and
 # coverage, each harness compiled in one step with the sources it covers.

@@ -37,7 +37,7 @@ PY = "/usr/bin/python3"
 FILES = ["face_1024.png", "face_256.jpg", "face_200.jpg", "gray_48.png",
          "phone_12mp.jpg"]
 HEAVY_FILES = ["face_256.jpg"]
-SHIPPED = os.path.join(ROOT, "models", "faceapi.pt")
+SHIPPED = os.path.join(ROOT, "models", "reface.pt")
 HEAVY = os.path.join(OUT, "heavy.pt")
 
 

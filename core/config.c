@@ -17,7 +17,7 @@ const char config_help[] =
     "  socket_mode octal permissions of a unix socket (default 0660)\n"
     "  backlog     listen backlog (default 1024)\n"
     "  workers     worker processes (default 0: one per core)\n"
-    "  model       TorchScript file (default models/faceapi.pt)\n"
+    "  model       TorchScript file (default models/reface.pt)\n"
     "  card        model card JSON (default: model path with .json)\n"
     "  threads     torch threads per worker (default 1)\n"
     "  max_body    request body limit in bytes (default 10485760)\n"
@@ -70,7 +70,7 @@ void config_defaults(struct config *c)
     c->socket_mode = 0660;
     c->backlog = 1024;
     c->workers = 0;
-    snprintf(c->model, sizeof(c->model), "models/faceapi.pt");
+    snprintf(c->model, sizeof(c->model), "models/reface.pt");
     c->threads = 1;
     c->max_body = 10u * 1024 * 1024;
     c->max_pixels = 40000000;

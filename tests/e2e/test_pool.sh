@@ -58,7 +58,7 @@ check "/metrics is Prometheus text 0.0.4" \
 /usr/bin/python3 - "$work/m.body" <<'PY'
 # Checks the exposition format: every family has HELP and TYPE, every
 # sample line parses, histograms are cumulative with +Inf == _count.
-import re, sys
+import json, re, sys
 text = open(sys.argv[1]).read()
 errors = []
 typed, helped, samples = {}, set(), {}
@@ -105,7 +105,8 @@ for cause in ["exit", "signal", "deadline", "recycle", "reload"]:
     if 'reface_worker_restarts_total{cause="%s"}' % cause not in samples:
         errors.append("no restarts series for cause " + cause)
 info = [k for k in samples if k.startswith("reface_model_info{")]
-if len(info) != 1 or 'name="faceapi-agegender-expression"' not in info[0] \
+name = json.load(open("models/reface.json"))["name"]
+if len(info) != 1 or 'name="%s"' % name not in info[0] \
         or not re.search(r'sha256="[0-9a-f]{64}"', info[0]):
     errors.append("model_info: %s" % info)
 if samples.get("reface_workers_configured") != 2:

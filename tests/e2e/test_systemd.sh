@@ -92,7 +92,8 @@ check "systemd-socket-activate listens" wait_until 10 test -S "$work/act.sock"
 fcgi_get "$work/act.sock" /health "$work/h"
 check "the first request starts the master and is answered 200" \
     grep -q '^Status: 200' "$work/h"
-check "it names the model" grep -q '"model":"faceapi-agegender-expression"' "$work/h"
+model_name=$(/usr/bin/python3 -c 'import json; print(json.load(open("models/reface.json"))["name"])')
+check "it names the model ($model_name)" grep -q "\"model\":\"$model_name\"" "$work/h"
 check "the master took the socket systemd passed" \
     grep -q "listening on systemd socket fd 3" "$work/fcgi.log"
 check "... and made it close-on-exec" \

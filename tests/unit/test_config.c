@@ -25,7 +25,7 @@ static void test_defaults(void)
     CHECK_INT_EQ(c.socket_mode, 0660);
     CHECK_INT_EQ(c.backlog, 1024);
     CHECK_INT_EQ(c.workers, 0);
-    CHECK_STR_EQ(c.model, "models/faceapi.pt");
+    CHECK_STR_EQ(c.model, "models/reface.pt");
     CHECK_STR_EQ(c.card, "");
     CHECK_INT_EQ(c.threads, 1);
     CHECK_INT_EQ(c.max_body, 10 * 1024 * 1024);

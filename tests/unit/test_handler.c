@@ -1,7 +1,9 @@
 /*
  * Tests of fcgi/handler: handler_serve() driven with hand-built requests
- * and a real predictor on models/faceapi.pt (read by
+ * and a real predictor on the default model (read by
  * predictor_source_read() with config_defaults(), as the master does).
+ * What the replies must name and how many emotions they carry come from
+ * that model's card, never from constants here.
  * Covers /health, /predict and /images on a real face, and every error
  * path, whose body must be exactly {"error":"<message of fcgi/status.c>"}.
  */
@@ -177,10 +179,13 @@ static void test_health(void)
     if (root != NULL) {
         CHECK_STR_EQ(json_string_value(json_object_get(root, "status")),
                      "ok");
+        const struct card *card = predictor_card(handler.predictor);
+
         CHECK_STR_EQ(json_string_value(json_object_get(root, "model")),
-                     "faceapi-agegender-expression");
+                     card->name);
         CHECK_INT_EQ(json_array_size(json_object_get(root,
-                                                     "emotion_labels")), 7);
+                                                     "emotion_labels")),
+                     card->n_labels);
     }
     json_decref(root);
     response_release(&rs);
@@ -236,7 +241,8 @@ static json_t *predict_face(void)
         CHECK_INT_EQ(gender, pm >= 0.5);
 
         emo = json_object_get(root, "emotions");
-        CHECK_INT_EQ(json_object_size(emo), 7);
+        CHECK_INT_EQ(json_object_size(emo),
+                     predictor_card(handler.predictor)->n_labels);
         json_object_foreach(emo, key, value) {
             if (first == NULL) {
                 first = key;
