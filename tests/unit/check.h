@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct check_state {
@@ -72,6 +73,36 @@ static struct check_state check_state;
             fprintf(stderr, "ok %s\n", #fn);                                \
         }                                                                   \
     } while (0)
+
+/*
+ * Reads a whole file into a new heap buffer of exactly its size, so that
+ * ASan catches a read past its end. Returns NULL, with a line on stderr, if
+ * the file cannot be read; the caller frees the buffer.
+ */
+static inline unsigned char *check_read_file(const char *path, size_t *len)
+{
+    unsigned char *buf;
+    long n;
+    FILE *f = fopen(path, "rb");
+
+    *len = 0;
+    if (f == NULL) {
+        fprintf(stderr, "  cannot open %s\n", path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc(n > 0 ? (size_t)n : 1);
+    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
 
 static inline int check_summary(const char *suite)
 {

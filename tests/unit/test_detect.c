@@ -22,29 +22,6 @@
 static const char *dir = "tests/unit/detect";
 static const char *golden = "tests/data/golden";
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    unsigned char *buf;
-    long n;
-    FILE *f = fopen(path, "rb");
-
-    if (f == NULL) {
-        fprintf(stderr, "  cannot open %s\n", path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /*
  * Reads a little-endian float32 .npy (format 1.0) of `count` values into a
  * new buffer; NULL if the file is not that.
@@ -52,7 +29,7 @@ static unsigned char *slurp(const char *path, size_t *len)
 static float *read_npy(const char *path, size_t count)
 {
     size_t len, header;
-    unsigned char *raw = slurp(path, &len);
+    unsigned char *raw = check_read_file(path, &len);
     float *out = NULL;
 
     if (raw == NULL) {
@@ -227,7 +204,7 @@ static struct img load_png(const char *name)
     unsigned char *buf;
 
     snprintf(path, sizeof(path), "%s/images/%s", golden, name);
-    buf = slurp(path, &len);
+    buf = check_read_file(path, &len);
     if (buf != NULL) {
         img_decode(buf, len, 1LL << 30, &im, err, sizeof(err));
     }

@@ -35,31 +35,6 @@ struct buf {
     size_t len;
 };
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    unsigned char *b;
-    long n;
-    FILE *f = fopen(path, "rb");
-
-    *len = 0;
-    if (f == NULL) {
-        fprintf(stderr, "  cannot open %s\n", path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc(n > 0 ? (size_t)n : 1);
-    if (b == NULL || fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* A multipart body of one part named `field` holding `len` bytes, in a
  * heap buffer of exactly its size (ASan sees any over-read). */
 static struct buf multipart(const char *field, const char *filename,
@@ -880,7 +855,7 @@ static void test_tight_crop_retry(void)
     char err[512];
     json_t *root, *f0;
 
-    jpg = slurp("images/ffhq_00064.jpg", &len);
+    jpg = check_read_file("images/ffhq_00064.jpg", &len);
     CHECK(jpg != NULL && img_decode(jpg, len, 1 << 24, &im, err,
                                     sizeof(err)) == RF_OK);
     free(jpg);
@@ -985,8 +960,8 @@ int main(int argc, char **argv)
         dir = argv[1];
     }
     snprintf(path, sizeof(path), "%s/face.jpg", dir);
-    face = slurp(path, &face_len);
-    mosaic = slurp("images/mosaic_5faces.jpg", &mosaic_len);
+    face = check_read_file(path, &face_len);
+    mosaic = check_read_file("images/mosaic_5faces.jpg", &mosaic_len);
     config_defaults(&cfg);
     if (face == NULL || mosaic == NULL ||
         predictor_source_read(&cfg, &src, err, sizeof(err)) != RF_OK) {

@@ -25,31 +25,6 @@
 
 static char image_dir[512] = "tests/unit/image";
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    unsigned char *buf;
-    long n;
-    FILE *f = fopen(path, "rb");
-
-    *len = 0;
-    if (f == NULL) {
-        fprintf(stderr, "  cannot open %s\n", path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* Runs the generator unless its stamp is newer than the script. */
 static int ensure_models(void)
 {
@@ -83,7 +58,7 @@ static struct model *load(const char *name, struct model_info *info,
     struct model *m;
 
     snprintf(path, sizeof(path), "%s/%s", MODELS, name);
-    bytes = slurp(path, &len);
+    bytes = check_read_file(path, &len);
     if (bytes == NULL) {
         snprintf(err, errlen, "cannot read %s", path);
         return NULL;
@@ -142,7 +117,7 @@ static void check_forward(const char *name, int want_cols, int want_half,
 
     snprintf(stem, sizeof(stem), "%.*s", (int)(strlen(name) - 3), name);
     snprintf(path, sizeof(path), "%s/%s.expected", MODELS, stem);
-    ref = slurp(path, &ref_len);
+    ref = check_read_file(path, &ref_len);
     CHECK_INT_EQ(ref_len, sizeof(float) * PROBE_BATCH * (size_t)want_cols);
     if (r == RF_OK && cols == want_cols && ref != NULL &&
         ref_len == sizeof(float) * PROBE_BATCH * (size_t)want_cols) {
@@ -438,7 +413,7 @@ static unsigned char *read_image(const char *name, size_t *len)
     char path[700];
 
     snprintf(path, sizeof(path), "%s/%s", image_dir, name);
-    return slurp(path, len);
+    return check_read_file(path, len);
 }
 
 /* The whole pipeline on a real image: output read by the card. */

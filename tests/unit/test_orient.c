@@ -29,28 +29,9 @@ static const unsigned char quadrant[4][3] = {
 static unsigned char *slurp(const char *name, size_t *len)
 {
     char path[1024];
-    unsigned char *buf;
-    long n;
-    FILE *f;
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "  cannot open fixture %s\n", path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    return check_read_file(path, len);
 }
 
 /* True if the pixel at fractions (fx, fy) of `im` is near `want`. */
