@@ -25,34 +25,7 @@ trap cleanup EXIT INT TERM
 for tool in systemd-socket-activate cgi-fcgi; do
     if ! command -v "$tool" > /dev/null; then
         not_ok "NOT RUN: $tool is missing (scripts/install-deps.sh installs systemd and libfcgi-bin)"
-        # --- a unix socket of our own: mode and group -----------------------------------
-group=$(id -gn)
-[ "$(id -u)" -eq 0 ] && group=www-data
-build/bin/reface-fcgi -c conf/reface.conf --workers 1 \
-    --socket "unix:$work/own.sock" --socket-mode 0640 \
-    --socket-group "$group" > "$work/own.log" 2>&1 &
-master=$!
-check "the master binds its own unix socket" wait_until 10 test -S "$work/own.sock"
-check "with socket_mode 0640 and socket_group $group" \
-    [ "$(stat -c '%a %G' "$work/own.sock")" = "640 $group" ]
-kill -INT "$master"
-check "SIGINT: a fast stop" wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
-master=
-check "... that removes the socket it bound" [ ! -e "$work/own.sock" ]
-build/bin/reface-fcgi -c conf/reface.conf --workers 1 \
-    --socket "unix:$work/own.sock" > "$work/quit.log" 2>&1 &
-master=$!
-check "SIGQUIT: a worker is started" \
-    wait_until 10 grep -q "started worker" "$work/quit.log"
-kill -QUIT "$master"
-check "SIGQUIT: a fast stop too" wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
-wait "$master"
-rc=$?
-master=
-check "... with code 0, its worker killed" \
-    sh -c "[ $rc -eq 0 ] && grep -q 'Quit: fast stop' '$work/quit.log' && grep -q 'killed by signal 9' '$work/quit.log'"
-
-e2e_summary e2e_systemd
+        e2e_summary e2e_systemd
         exit 1
     fi
 done
