@@ -539,48 +539,18 @@ static void test_truncated_jpeg(void)
 static unsigned char *mosaic;
 static size_t mosaic_len;
 
-/* A 320x240 24-bit BMP of a smooth gradient: nothing like a face. */
-static struct buf gradient_bmp(void)
+/*
+ * A zeroed 24-bit BMP of w x h with its headers written; `row` gets the
+ * padded row length. Rows are stored bottom-up, in BGR.
+ */
+static struct buf bmp_new(int w, int h, size_t *row)
 {
-    enum { W = 320, H = 240 };
-    size_t row = W * 3, size = 54 + row * H;
-    unsigned char *b = calloc(1, size);
-    struct buf out = { b, size };
+    size_t size;
+    unsigned char *b;
 
-    if (b == NULL) {
-        exit(2);
-    }
-    b[0] = 'B';
-    b[1] = 'M';
-    for (int i = 0; i < 4; i++) {
-        b[2 + i] = (unsigned char)(size >> (8 * i));
-        b[18 + i] = (unsigned char)((unsigned)W >> (8 * i));
-        b[22 + i] = (unsigned char)((unsigned)H >> (8 * i));
-    }
-    b[10] = 54;
-    b[14] = 40;
-    b[26] = 1;
-    b[28] = 24;
-    for (int y = 0; y < H; y++) {
-        for (int x = 0; x < W; x++) {
-            unsigned char *px = b + 54 + (size_t)y * row + (size_t)x * 3;
-
-            px[0] = (unsigned char)(60 + x / 4);
-            px[1] = (unsigned char)(90 + y / 3);
-            px[2] = 150;
-        }
-    }
-    return out;
-}
-
-/* A 24-bit BMP of the rectangle (x, y, w, h) of `im`. */
-static struct buf bmp_of(const struct img *im, int x0, int y0, int w, int h)
-{
-    size_t row = ((size_t)w * 3 + 3) & ~(size_t)3;
-    size_t size = 54 + row * (size_t)h;
-    unsigned char *b = calloc(1, size);
-    struct buf out = { b, size };
-
+    *row = ((size_t)w * 3 + 3) & ~(size_t)3;
+    size = 54 + *row * (size_t)h;
+    b = calloc(1, size);
     if (b == NULL) {
         exit(2);
     }
@@ -595,12 +565,40 @@ static struct buf bmp_of(const struct img *im, int x0, int y0, int w, int h)
     b[14] = 40;
     b[26] = 1;
     b[28] = 24;
-    /* Bottom-up rows of BGR. */
+    return (struct buf){ b, size };
+}
+
+/* A 320x240 24-bit BMP of a smooth gradient: nothing like a face. */
+static struct buf gradient_bmp(void)
+{
+    enum { W = 320, H = 240 };
+    size_t row;
+    struct buf out = bmp_new(W, H, &row);
+
+    for (int y = 0; y < H; y++) {
+        for (int x = 0; x < W; x++) {
+            unsigned char *px = out.data + 54 + (size_t)y * row +
+                                (size_t)x * 3;
+
+            px[0] = (unsigned char)(60 + x / 4);
+            px[1] = (unsigned char)(90 + y / 3);
+            px[2] = 150;
+        }
+    }
+    return out;
+}
+
+/* A 24-bit BMP of the rectangle (x, y, w, h) of `im`. */
+static struct buf bmp_of(const struct img *im, int x0, int y0, int w, int h)
+{
+    size_t row;
+    struct buf out = bmp_new(w, h, &row);
+
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
             const unsigned char *src = im->rgb +
                 ((size_t)(y0 + y) * (size_t)im->width + (size_t)(x0 + x)) * 3;
-            unsigned char *px = b + 54 + (size_t)(h - 1 - y) * row +
+            unsigned char *px = out.data + 54 + (size_t)(h - 1 - y) * row +
                                 (size_t)x * 3;
 
             px[0] = src[2];
