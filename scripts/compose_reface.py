@@ -16,7 +16,6 @@ figures of models/<out name>.accuracy.json when that file exists.
 """
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -26,7 +25,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reface_heads  # noqa: E402
-from convert_faceapi import INTEGRITY, PACKAGE, VERSION, sha256_of  # noqa: E402
+from convert_faceapi import (INTEGRITY, PACKAGE, VERSION,  # noqa: E402
+                             save_with_card, sha256_of)
 from faceapi_nets import MODEL_FILES  # noqa: E402
 from preprocess import INPUT_SIZE, MEAN, STD  # noqa: E402
 
@@ -148,21 +148,10 @@ def main():
     scripted = torch.jit.script(model)
     d_script, d_batch = self_check(model, scripted)
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp_pt = args.out + ".tmp"
-    card_path = os.path.splitext(args.out)[0] + ".json"
-    tmp_card = card_path + ".tmp"
-    buf = io.BytesIO()
-    torch.jit.save(scripted, buf)
-    with open(tmp_pt, "wb") as f:
-        f.write(buf.getvalue())
-    self_check(model, torch.jit.load(tmp_pt))
-    card = model_card(fragment, meta, use, args, tmp_pt)
-    with open(tmp_card, "w") as f:
-        json.dump(card, f, indent=2)
-        f.write("\n")
-    os.replace(tmp_pt, args.out)
-    os.replace(tmp_card, card_path)
+    card_path = save_with_card(
+        scripted, args.out,
+        lambda path: model_card(fragment, meta, use, args, path),
+        lambda reloaded: self_check(model, reloaded))
     print("compose_reface: wrote %s (%d bytes, age %s, gender %s) and %s in "
           "%.1f s; scripted vs eager %.2g, N=3 vs N=1 %.2g"
           % (args.out, os.path.getsize(args.out), use["age"], use["gender"],

@@ -13,8 +13,6 @@ padded square).  Non-maximum suppression is the server's job (core/detect.c).
 """
 
 import argparse
-import io
-import json
 import os
 import sys
 import time
@@ -23,7 +21,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faceapi_detector  # noqa: E402
-from convert_faceapi import INTEGRITY, PACKAGE, VERSION, sha256_of  # noqa: E402
+from convert_faceapi import (INTEGRITY, PACKAGE, VERSION,  # noqa: E402
+                             save_with_card, sha256_of)
 
 
 def self_check(model, scripted):
@@ -93,20 +92,9 @@ def main():
     scripted = torch.jit.script(model)
     d_script, d_batch = self_check(model, scripted)
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp_pt = args.out + ".tmp"
-    card_path = os.path.splitext(args.out)[0] + ".json"
-    tmp_card = card_path + ".tmp"
-    buf = io.BytesIO()
-    torch.jit.save(scripted, buf)
-    with open(tmp_pt, "wb") as f:
-        f.write(buf.getvalue())
-    self_check(model, torch.jit.load(tmp_pt))
-    with open(tmp_card, "w") as f:
-        json.dump(card(args.src, tmp_pt), f, indent=2)
-        f.write("\n")
-    os.replace(tmp_pt, args.out)
-    os.replace(tmp_card, card_path)
+    card_path = save_with_card(scripted, args.out,
+                               lambda path: card(args.src, path),
+                               lambda reloaded: self_check(model, reloaded))
     print("convert_detector: wrote %s (%d bytes) and %s in %.1f s; "
           "scripted vs eager %.2g, N=2 vs N=1 %.2g"
           % (args.out, os.path.getsize(args.out), card_path,

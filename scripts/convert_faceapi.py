@@ -147,6 +147,35 @@ def self_check(model, scripted):
     return d_script, d_batch
 
 
+def save_with_card(scripted, out, make_card, check):
+    """Writes the TorchScript module `scripted` to `out` and the card that
+    make_card(path of the written file) returns beside it (.json).
+
+    Both go to temporary names first and are renamed at the end, so that a
+    failed run never leaves a model without its card or a half-written file.
+    check(reloaded) runs on the file as written, before it takes its name.
+    Returns the card's path.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp_pt = out + ".tmp"
+    card_path = os.path.splitext(out)[0] + ".json"
+    tmp_card = card_path + ".tmp"
+    # Saved through a buffer so that the archive's inner folder name does
+    # not depend on the output file name.
+    buf = io.BytesIO()
+    torch.jit.save(scripted, buf)
+    with open(tmp_pt, "wb") as f:
+        f.write(buf.getvalue())
+    check(torch.jit.load(tmp_pt))
+    card = make_card(tmp_pt)
+    with open(tmp_card, "w") as f:
+        json.dump(card, f, indent=2)
+        f.write("\n")
+    os.replace(tmp_pt, out)
+    os.replace(tmp_card, card_path)
+    return card_path
+
+
 def main():
     # TorchScript writes some attributes in set order, which follows
     # Python's string hashing: fix the seed so that the same weights give
@@ -174,27 +203,9 @@ def main():
     scripted = torch.jit.script(model)
     d_script, d_batch = self_check(model, scripted)
 
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    # Write to temporary names and rename, so that a failed run never
-    # leaves a model without its card or a half-written file.
-    tmp_pt = args.out + ".tmp"
-    card_path = os.path.splitext(args.out)[0] + ".json"
-    tmp_card = card_path + ".tmp"
-    # Saved through a buffer so that the archive's inner folder name does
-    # not depend on the output file name.
-    buf = io.BytesIO()
-    torch.jit.save(scripted, buf)
-    with open(tmp_pt, "wb") as f:
-        f.write(buf.getvalue())
-    reloaded = torch.jit.load(tmp_pt)
-    self_check(model, reloaded)
-    card = model_card(args.src, tmp_pt)
-    with open(tmp_card, "w") as f:
-        json.dump(card, f, indent=2)
-        f.write("\n")
-    os.replace(tmp_pt, args.out)
-    os.replace(tmp_card, card_path)
+    card_path = save_with_card(scripted, args.out,
+                               lambda path: model_card(args.src, path),
+                               lambda reloaded: self_check(model, reloaded))
 
     print("convert_faceapi: wrote %s (%d bytes) and %s in %.1f s; "
           "scripted vs eager %.2g, N=3 vs N=1 %.2g"
