@@ -499,6 +499,32 @@ static void face_crop(const struct detect_box *b, double margin, int width,
  * the number of boxes written to `boxes`, -1 when memory runs out, -2 when
  * the detector fails (reason in `err`).
  */
+/*
+ * One forward of the detector on p->det_in into p->det_out, checking its
+ * width; `us` gets the time it took. RF_OK or RF_ERR_MODEL with `err` set.
+ */
+static enum rf_result detector_forward(struct predictor *p, long *us,
+                                       char *err, size_t errlen)
+{
+    struct timespec t;
+    enum rf_result r;
+    int cols = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    r = model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
+                      p->det_out, PREDICT_DET_OUTPUT, &cols, err, errlen);
+    *us = elapsed_us(&t);
+    if (r != RF_OK) {
+        return RF_ERR_MODEL;
+    }
+    if (cols != PREDICT_DET_OUTPUT) {
+        snprintf(err, errlen, "detector output has %d columns, expected %d",
+                 cols, PREDICT_DET_OUTPUT);
+        return RF_ERR_MODEL;
+    }
+    return RF_OK;
+}
+
 static int find_framed_faces(struct predictor *p, const struct img *im,
                              struct detect_box *boxes,
                              struct predict_result *out, char *err,
@@ -511,7 +537,7 @@ static int find_framed_faces(struct predictor *p, const struct img *im,
     struct timespec t;
     float *tmp = malloc(sizeof(float) * 3 * small);
     enum rf_result r;
-    int cols = 0, n;
+    int n;
     long us;
 
     if (tmp == NULL) {
@@ -531,17 +557,10 @@ static int find_framed_faces(struct predictor *p, const struct img *im,
     free(tmp);
     out->timing.preprocess_us += elapsed_us(&t);
 
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    r = model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
-                      p->det_out, PREDICT_DET_OUTPUT, &cols, err, errlen);
-    us = elapsed_us(&t);
+    r = detector_forward(p, &us, err, errlen);
     out->timing.detect_us += us;
     out->timing.infer_us += us;
-    if (r != RF_OK || cols != PREDICT_DET_OUTPUT) {
-        if (r == RF_OK) {
-            snprintf(err, errlen, "detector output has %d columns, "
-                     "expected %d", cols, PREDICT_DET_OUTPUT);
-        }
+    if (r != RF_OK) {
         return -2;
     }
 
@@ -574,7 +593,7 @@ static enum rf_result find_faces(struct predictor *p, const struct img *im,
     struct predict_candidate cand[DETECT_MAX_FACES];
     struct timespec t;
     enum rf_result r;
-    int cols = 0, n, k = 0;
+    int n, k = 0;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     r = detect_input(im, DETECT_INPUT_SIZE, p->det_in);
@@ -584,18 +603,10 @@ static enum rf_result find_faces(struct predictor *p, const struct img *im,
         return r;
     }
 
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    r = model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
-                      p->det_out, PREDICT_DET_OUTPUT, &cols, err, errlen);
-    out->timing.detect_us = elapsed_us(&t);
+    r = detector_forward(p, &out->timing.detect_us, err, errlen);
     out->timing.infer_us += out->timing.detect_us;
     if (r != RF_OK) {
-        return RF_ERR_MODEL;
-    }
-    if (cols != PREDICT_DET_OUTPUT) {
-        snprintf(err, errlen, "detector output has %d columns, expected %d",
-                 cols, PREDICT_DET_OUTPUT);
-        return RF_ERR_MODEL;
+        return r;
     }
 
     n = detect_select(p->det_out, DETECT_ANCHORS, im->width, im->height,
