@@ -124,7 +124,7 @@ class Run:
     def __init__(self, args):
         self.args = args
         self.rng = random.Random(args.seed)
-        self.face = face_request(args.image)
+        self.face = face_request(args.image, args.path)
         self.cases = hostile_cases() if args.mix == "soak" else []
         self.counts = {"sent": 0, "ok": 0, "clean": 0, "unclean": 0,
                        "timeout": 0}
@@ -219,6 +219,8 @@ def main():
     p.add_argument("--requests", type=int, default=0)
     p.add_argument("--mix", choices=["face", "soak"], default="face")
     p.add_argument("--image", default="images/ffhq_00064.jpg")
+    p.add_argument("--path", default="/predict",
+                   help="path and query of the valid upload")
     p.add_argument("--gender", default="male")
     p.add_argument("--clean", default="")
     p.add_argument("--timeout", type=float, default=60)
