@@ -16,9 +16,6 @@
 
 /* Room for age, P(male) and every label of the largest allowed card. */
 #define PREDICT_MAX_COLS (2 + CARD_MAX_LABELS)
-/* Forwards run at start-up after the contract check (see predictor_new). */
-#define PREDICT_WARMUP_RUNS 2
-
 /* Floats in the detector's input and in its output row. */
 #define PREDICT_DET_INPUT (3 * DETECT_INPUT_SIZE * DETECT_INPUT_SIZE)
 #define PREDICT_DET_OUTPUT (DETECT_ANCHORS * DETECT_ANCHOR_VALUES)
@@ -238,9 +235,9 @@ void predictor_source_release(struct predictor_source *src)
 }
 
 /*
- * Loads the detector and checks its contract with forwards on a black
- * image: one output row of DETECT_ANCHORS anchors, scores in 0..1. The
- * extra forwards warm it up as for the attribute model.
+ * Loads the detector and checks its contract with one forward on a black
+ * image: one output row of DETECT_ANCHORS anchors, scores in 0..1. That
+ * forward is also its warm-up, as for the attribute model.
  */
 static enum rf_result load_detector(struct predictor *p,
                                     const struct predictor_source *src,
@@ -264,15 +261,12 @@ static enum rf_result load_detector(struct predictor *p,
         return RF_ERR_MODEL;
     }
     *optimized = info.optimized;
-    for (int i = 0; i <= PREDICT_WARMUP_RUNS; i++) {
-        if (model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
-                          p->det_out, PREDICT_DET_OUTPUT, &cols, detail,
-                          sizeof(detail)) != RF_OK) {
-            snprintf(err, errlen, "detector contract: forward on "
-                     "[1,3,%d,%d] failed: %s", DETECT_INPUT_SIZE,
-                     DETECT_INPUT_SIZE, detail);
-            return RF_ERR_CONTRACT;
-        }
+    if (model_forward(p->detector, p->det_in, 1, DETECT_INPUT_SIZE,
+                      p->det_out, PREDICT_DET_OUTPUT, &cols, detail,
+                      sizeof(detail)) != RF_OK) {
+        snprintf(err, errlen, "detector contract: forward on [1,3,%d,%d] "
+                 "failed: %s", DETECT_INPUT_SIZE, DETECT_INPUT_SIZE, detail);
+        return RF_ERR_CONTRACT;
     }
     if (cols != PREDICT_DET_OUTPUT) {
         snprintf(err, errlen, "detector contract: output has %d columns, "
@@ -345,20 +339,11 @@ struct predictor *predictor_new(const struct config *cfg,
         goto fail;
     }
     /*
-     * TorchScript's profiling executor specialises the graph during the
-     * first runs; without these the first two requests of every worker
-     * take several times longer than the rest.
+     * The contract check was the model's first forward, the one that pays
+     * for oneDNN's set-up (3 to 4 times a normal one); with the plain
+     * executor (core/model.cpp) the second is already at full speed, so
+     * no more warm-up runs are needed before the first request.
      */
-    for (int i = 0; i < PREDICT_WARMUP_RUNS; i++) {
-        float row[PREDICT_MAX_COLS];
-        int cols;
-
-        if (model_forward(p->model, p->tensor, 1, p->spec.size, row,
-                          PREDICT_MAX_COLS, &cols, err, errlen) != RF_OK) {
-            goto fail;
-        }
-    }
-
     if (src->detector != NULL) {
         if (load_detector(p, src, cfg->threads, &status->detector_optimized,
                           err, errlen) != RF_OK) {
