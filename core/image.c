@@ -13,6 +13,11 @@
  *   more than 256 make stbi__build_huffman write past its size[257] array
  *   (found by tests/fuzz/fuzz_image.c; stb 2.28 added the missing check).
  *   dht_overflows() below refuses such files before stb reads them.
+ * - Its PNG reader copies an IDAT chunk to `idata + offset`; for an empty
+ *   first IDAT that is a null pointer plus 0, undefined behaviour that
+ *   UBSan reports (found by fuzz_image) and that lets a compiler assume
+ *   the pointer non-null further on. empty_first_idat() refuses such
+ *   files; an empty IDAT carries no pixels, so no real photo is lost.
  * The pixel cap is checked from the header before stb allocates anything,
  * and the fuzz harnesses run this exact file under ASan and UBSan.
  */
@@ -33,6 +38,19 @@
 #define STBI_NO_HDR
 /* A second line of defence behind max_pixels: no side above 32768. */
 #define STBI_MAX_DIMENSIONS (1 << 15)
+/*
+ * Zeroed allocations. stb does not initialise a JPEG's Huffman tables: a
+ * scan that uses a table the file never defined decodes with whatever the
+ * heap held, and indexes its 257-entry tables with that (fuzz_image found
+ * an index of -1903259256 under UBSan; valgrind shows the uninitialised
+ * reads; tests/fuzz/regressions/image/jpeg_undefined_huffman_table). A
+ * zeroed table decodes every code as symbol 0 in zero bits, in bounds, and
+ * the block ends; the same file then decodes, or fails, the same way
+ * every time.
+ */
+#define STBI_MALLOC(size) calloc(1, (size))
+#define STBI_REALLOC(p, size) realloc((p), (size))
+#define STBI_FREE(p) free(p)
 #define STB_IMAGE_IMPLEMENTATION
 
 #pragma GCC diagnostic push
@@ -99,6 +117,44 @@ static bool dht_overflows(const unsigned char *buf, size_t len)
     return false;
 }
 
+/* A big-endian 32-bit value at `p` (four readable bytes). */
+static unsigned long be32(const unsigned char *p)
+{
+    return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 |
+           (unsigned long)p[2] << 8 | (unsigned long)p[3];
+}
+
+/*
+ * True if `buf` is a PNG whose first IDAT chunk is empty. Walks the chunks
+ * as stb does (length, type, data, CRC; the CRC is not checked) up to the
+ * first IDAT, IEND or the end of the buffer.
+ */
+static bool empty_first_idat(const unsigned char *buf, size_t len)
+{
+    static const unsigned char signature[8] = {
+        0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'
+    };
+    size_t at = sizeof(signature);
+
+    if (len < at || memcmp(buf, signature, at) != 0) {
+        return false;
+    }
+    while (len - at >= 8) {
+        unsigned long n = be32(buf + at);
+        const unsigned char *type = buf + at + 4;
+
+        if (memcmp(type, "IDAT", 4) == 0) {
+            return n == 0;
+        }
+        if (memcmp(type, "IEND", 4) == 0 || n > len - at - 8 ||
+            len - at - 8 - n < 4) {
+            return false;
+        }
+        at += 8 + n + 4;
+    }
+    return false;
+}
+
 /*
  * stb refuses some headers as "too large" (over STBI_MAX_DIMENSIONS, or a
  * PNG over 1 GiB of pixels), but stbi_info_from_memory() then tries the
@@ -130,7 +186,8 @@ enum rf_result img_probe(const unsigned char *buf, size_t len, int *width,
 {
     int comp;
 
-    if (len == 0 || len > (size_t)0x7fffffff || dht_overflows(buf, len)) {
+    if (len == 0 || len > (size_t)0x7fffffff || dht_overflows(buf, len) ||
+        empty_first_idat(buf, len)) {
         return RF_ERR_DECODE;
     }
     if (!stbi_info_from_memory(buf, (int)len, width, height, &comp)) {
@@ -302,10 +359,14 @@ static int pick_scale(int w, int h, int min_side)
 /*
  * Decodes a JPEG at 1/denom of its size with libjpeg-turbo. Returns RF_OK,
  * RF_ERR_NOMEM, or RF_ERR_DECODE for anything it does not decode cleanly
- * (the caller then leaves the file to stb).
+ * (the caller then leaves the file to stb). `want_w` x `want_h` is the size
+ * stb's probe read, which the pixel cap was checked against: a file whose
+ * header libjpeg-turbo reads otherwise (two frame headers, say) is left to
+ * stb too, so the cap always holds for the pixels allocated here.
  */
 static enum rf_result turbo_decode(const unsigned char *buf, size_t len,
-                                   int denom, struct img *out)
+                                   int denom, int want_w, int want_h,
+                                   struct img *out)
 {
     tjscalingfactor sf = { 1, denom };
     int w, h, subsamp, colorspace, sw, sh;
@@ -319,6 +380,7 @@ static enum rf_result turbo_decode(const unsigned char *buf, size_t len,
     if (len > 0xffffffffu ||
         tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp,
                             &colorspace) != 0 ||
+        w != want_w || h != want_h ||
         colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
         goto out;
     }
@@ -358,7 +420,7 @@ enum rf_result img_decode_scaled(const unsigned char *buf, size_t len,
     if (r == RF_OK && is_jpeg(buf, len) &&
         (long long)w * (long long)h <= max_pixels &&
         (denom = pick_scale(w, h, min_side)) > 1) {
-        r = turbo_decode(buf, len, denom, out);
+        r = turbo_decode(buf, len, denom, w, h, out);
         if (r == RF_ERR_NOMEM) {
             snprintf(err, errlen, "out of memory decoding %dx%d at 1/%d",
                      w, h, denom);

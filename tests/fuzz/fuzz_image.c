@@ -2,11 +2,15 @@
  * libFuzzer harness for the image path of a request: libmagic's verdict
  * (core/sniff), the header probe and pixel cap, stb_image's decode
  * (core/image) and the crop, pad, resize and normalise (core/preprocess),
- * in the order core/predict.c runs them. The input is the uploaded file.
+ * in the order core/predict.c runs them; then the serving decoder,
+ * img_decode_scaled() (libjpeg-turbo at reduced size, libexif's
+ * orientation), at a small target side so that small JPEGs take the
+ * reduced path too. The input is the uploaded file.
  *
  * Besides sanitizer reports, it traps on broken promises: a refused file
  * must not come back with pixels, a decoded image must respect the cap and
- * the probe's dimensions, and every tensor value must be finite.
+ * the probe's dimensions (divided by the scale, turned by the
+ * orientation), and every tensor value must be finite.
  *
  * The pixel cap here is 4 Mpx, not the service's 40 Mpx: the code path is
  * the same, and a 120 MB buffer per input would slow the fuzzer tenfold.
@@ -23,6 +27,8 @@
 
 #define FUZZ_MAX_PIXELS (4LL * 1000 * 1000)
 #define FUZZ_SIDE 64
+/* img_decode_scaled()'s target side: a JPEG of 16 px or more shrinks. */
+#define FUZZ_MIN_SIDE 8
 
 /* One libmagic cookie for the whole run, as a worker keeps one. */
 static struct sniffer *fuzz_sniffer;
@@ -63,6 +69,55 @@ static void fuzz_preprocess(const struct img *im, double crop)
     }
 }
 
+/* ceil(n / d), as libjpeg-turbo sizes a scaled decode. */
+static int scaled_side(int n, int d)
+{
+    return (n + d - 1) / d;
+}
+
+/*
+ * The serving decoder on the same file. Its result may differ from
+ * img_decode()'s (libjpeg-turbo can read what stb refuses), but what it
+ * returns must hold together.
+ */
+static void fuzz_decode_scaled(const uint8_t *data, size_t size, int probe_ok,
+                               int pw, int ph)
+{
+    struct img im;
+    struct img_info info;
+    char err[256];
+    int w, h;
+
+    if (img_decode_scaled(data, size, FUZZ_MAX_PIXELS, FUZZ_MIN_SIDE, &im,
+                          &info, err, sizeof(err)) != RF_OK) {
+        if (im.rgb != NULL || err[0] == '\0') {
+            __builtin_trap();
+        }
+        return;
+    }
+    if (!probe_ok || info.file_width != pw || info.file_height != ph ||
+        (long long)pw * ph > FUZZ_MAX_PIXELS ||
+        info.orientation < 1 || info.orientation > 8 ||
+        (info.scale != 1 && info.scale != 2 && info.scale != 4 &&
+         info.scale != 8)) {
+        __builtin_trap();
+    }
+    w = scaled_side(pw, info.scale);
+    h = scaled_side(ph, info.scale);
+    /* Orientations 5 to 8 are the quarter turns. */
+    if (info.orientation >= 5) {
+        int t = w;
+
+        w = h;
+        h = t;
+    }
+    if (im.width != w || im.height != h) {
+        __builtin_trap();
+    }
+    fuzz_preprocess(&im, 0.8);
+    img_release(&im);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     enum sniff_format format;
@@ -80,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)sniff_detect(fuzz_sniffer, data, size, &format, &mime);
 
     probe = img_probe(data, size, &pw, &ph);
+    fuzz_decode_scaled(data, size, probe == RF_OK, pw, ph);
     r = img_decode(data, size, FUZZ_MAX_PIXELS, &im, err, sizeof(err));
     if (r != RF_OK) {
         if (im.rgb != NULL || err[0] == '\0') {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Writes the committed seed corpora of fuzz_image and fuzz_handler from the
-# unit tests' fixtures (tests/unit/image, tests/unit/handler). Rerun from
+# unit tests' fixtures (tests/unit/image, tests/unit/orient,
+# tests/unit/handler). Rerun from
 # the repository root only to change the seeds; make fuzz never runs it.
 set -eu
 img=tests/unit/image
@@ -9,6 +10,11 @@ out=tests/fuzz/corpus
 for f in "$img"/*.png "$img"/*.jpg "$img"/*.gif "$img"/*.bmp \
          "$img"/refuse.*; do
     cp "$f" "$out/image/${f##*/}"
+done
+# JPEGs with an EXIF orientation (a quarter turn and a mirrored one), for
+# img_decode_scaled()'s libexif and turning paths.
+for n in 5 6; do
+    cp tests/unit/orient/orient_$n.jpg "$out/image/orient_$n.jpg"
 done
 # Truncations, so the decoders' early-exit paths are seeded too.
 for f in "$img"/rgb37x23.png "$img"/photo40x30.jpg "$img"/pal24x17.gif \

@@ -418,6 +418,68 @@ static void test_truncated_bmp_gif(void)
  * file, and the real photo with its first table's counts raised to 17
  * each; both must be refused as undecodable without stb reading them.
  */
+/*
+ * Regression of fuzz_image's second finding: a JPEG whose scan uses a
+ * Huffman table the file never defined. stb decoded it with whatever its
+ * (uninitialised) allocation held: UBSan saw an index of -1903259256 into
+ * a 257-entry table, valgrind the uninitialised reads. core/image.c now
+ * has stb allocate zeroed memory, and the file is refused as corrupt. The
+ * ASan/UBSan run of this test (tests/run.sh) fills every allocation with
+ * 0xFF, so without the fix it stops here on every run, not only when the
+ * heap happens to hold the wrong bytes.
+ */
+static void test_jpeg_undefined_huffman_table(void)
+{
+    struct img im;
+    struct img_info info;
+    char err[256] = "";
+    size_t len;
+    unsigned char *buf = slurp("undefined_huffman_table.jpg", &len);
+
+    CHECK(buf != NULL);
+    if (buf == NULL) {
+        return;
+    }
+    CHECK_INT_EQ(img_decode(buf, len, 1000000, &im, err, sizeof(err)),
+                 RF_ERR_DECODE);
+    CHECK(im.rgb == NULL && err[0] != '\0');
+    /* The serving decoder: libjpeg-turbo refuses it, then stb does. */
+    err[0] = '\0';
+    CHECK_INT_EQ(img_decode_scaled(buf, len, 1000000, 8, &im, &info, err,
+                                   sizeof(err)), RF_ERR_DECODE);
+    CHECK(im.rgb == NULL && err[0] != '\0');
+    free(buf);
+}
+
+/*
+ * Regression of fuzz_image's third finding: a PNG whose first IDAT chunk
+ * is empty made stb compute a null pointer plus 0 (UBSan: "applying zero
+ * offset to null pointer"). Refused as undecodable before stb reads it,
+ * by the probe and so by both decoders.
+ */
+static void test_png_empty_first_idat(void)
+{
+    struct img im;
+    struct img_info info;
+    char err[256] = "";
+    size_t len;
+    int w, h;
+    unsigned char *buf = slurp("empty_first_idat.png", &len);
+
+    CHECK(buf != NULL);
+    if (buf == NULL) {
+        return;
+    }
+    CHECK_INT_EQ(img_probe(buf, len, &w, &h), RF_ERR_DECODE);
+    CHECK_INT_EQ(img_decode(buf, len, 1000000, &im, err, sizeof(err)),
+                 RF_ERR_DECODE);
+    CHECK(im.rgb == NULL);
+    CHECK_INT_EQ(img_decode_scaled(buf, len, 1000000, 8, &im, &info, err,
+                                   sizeof(err)), RF_ERR_DECODE);
+    CHECK(im.rgb == NULL);
+    free(buf);
+}
+
 static void test_jpeg_dht_counts_over_256(void)
 {
     struct img im;
@@ -745,6 +807,8 @@ int main(int argc, char **argv)
     RUN(test_truncated_jpeg);
     RUN(test_truncated_bmp_gif);
     RUN(test_jpeg_dht_counts_over_256);
+    RUN(test_jpeg_undefined_huffman_table);
+    RUN(test_png_empty_first_idat);
     RUN(test_bmp_top_down);
     RUN(test_centre_rect);
     RUN(test_preprocess_rgb_png);
