@@ -49,6 +49,9 @@ const char config_help[] =
     "  request_timeout  seconds a request may take before the master\n"
     "              kills its worker (default 30; keep it below nginx's\n"
     "              fastcgi_read_timeout, 60 s as shipped; 0 = none)\n"
+    "  queue_timeout  a request nginx stamped (REQUEST_START) more\n"
+    "              than this many seconds before a worker takes it is\n"
+    "              answered 503 at once (default 30; 0 = never)\n"
     "  max_requests  recycle a worker after this many requests\n"
     "              (default 0: never)\n"
     "  max_requests_jitter  add 0..N to max_requests per worker, so\n"
@@ -83,6 +86,7 @@ void config_defaults(struct config *c)
     c->detect_retry = 1;
     snprintf(c->log_level, sizeof(c->log_level), "info");
     c->request_timeout = 30.0;
+    c->queue_timeout = 30.0;
     c->crash_storm_exits = 5;
     c->crash_storm_window = 10.0;
     c->stop_timeout = 30.0;
@@ -234,6 +238,8 @@ enum rf_result config_set(struct config *c, const char *key,
         bad = set_string(c->log_file, sizeof(c->log_file), value);
     } else if (strcmp(key, "request_timeout") == 0) {
         bad = parse_seconds(value, 0.0, 86400.0, &c->request_timeout);
+    } else if (strcmp(key, "queue_timeout") == 0) {
+        bad = parse_seconds(value, 0.0, 86400.0, &c->queue_timeout);
     } else if (strcmp(key, "max_requests") == 0) {
         bad = parse_ll(value, 10, 0, 1LL << 40, &v);
         if (!bad) {

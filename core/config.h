@@ -36,6 +36,7 @@ struct config {
     char socket_group[64];        /* chgrp of a unix socket; "" = leave */
     char log_file[CONFIG_PATH_MAX]; /* "" = stderr; SIGUSR1 reopens it */
     double request_timeout;       /* s; master kills a worker past it */
+    double queue_timeout;         /* s queued before a worker: 503; 0 off */
     long max_requests;            /* recycle a worker after; 0 = never */
     long max_requests_jitter;     /* plus up to this many, per worker */
     int crash_storm_exits;        /* this many abnormal exits ... */

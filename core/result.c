@@ -21,6 +21,7 @@ const char *rf_result_name(enum rf_result r)
         [RF_ERR_IO] = "io_error",
         [RF_ERR_CONFIG] = "config_error",
         [RF_ERR_BAD_QUERY] = "bad_query",
+        [RF_ERR_QUEUE_TIMEOUT] = "queue_timeout",
     };
 
     if ((unsigned)r >= RF_ERR__COUNT || names[r] == NULL) {

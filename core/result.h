@@ -22,6 +22,7 @@ enum rf_result {
     RF_ERR_IO,              /* a system call failed */
     RF_ERR_CONFIG,          /* bad configuration value or file */
     RF_ERR_BAD_QUERY,       /* a query parameter with a bad value */
+    RF_ERR_QUEUE_TIMEOUT,   /* waited past queue_timeout for a worker */
     RF_ERR__COUNT
 };
 

@@ -17,6 +17,7 @@ static const struct status_map table[RF_ERR__COUNT] = {
     [RF_ERR_IO] = { 500, "Prediction failed: internal error" },
     [RF_ERR_CONFIG] = { 500, "Prediction failed: internal error" },
     [RF_ERR_BAD_QUERY] = { 400, "Invalid query parameter" },
+    [RF_ERR_QUEUE_TIMEOUT] = { 503, "Server busy, retry later" },
 };
 
 const struct status_map *status_for(enum rf_result r)

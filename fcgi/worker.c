@@ -17,8 +17,10 @@
 
 #include "core/log.h"
 #include "core/predict.h"
+#include "core/reply.h"
 #include "fcgi/handler.h"
 #include "fcgi/listen.h"
+#include "fcgi/queue.h"
 #include "fcgi/sandbox.h"
 #include "fcgi/status.h"
 
@@ -206,6 +208,42 @@ static void count_request(struct scoreboard *sb, const struct request *rq,
     sb_count_request(sb, ep, rs->status, us);
 }
 
+/*
+ * True, with the 503 in `rs`, when nginx's stamp says the request waited
+ * longer than queue_timeout for a worker. Nothing of it is read or
+ * decoded: under a backlog, the worker's time goes to requests whose
+ * clients are still waiting.
+ */
+static int refuse_stale(const struct handler *h, FCGX_Request *fr,
+                        struct response *rs)
+{
+    const struct status_map *m = status_for(RF_ERR_QUEUE_TIMEOUT);
+    struct timespec now;
+    double waited;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (h->cfg->queue_timeout <= 0.0 ||
+        queue_wait(FCGX_GetParam("REQUEST_START", fr->envp), &now,
+                   &waited) != 0 ||
+        waited <= h->cfg->queue_timeout) {
+        return 0;
+    }
+    memset(rs, 0, sizeof(*rs));
+    rs->status = m->http;
+    rs->content_type = "application/json";
+    rs->owned = reply_error(m->message);
+    rs->body = (const unsigned char *)(rs->owned != NULL
+                                           ? rs->owned
+                                           : "{\"error\":\"Server busy\"}");
+    rs->body_len = strlen((const char *)rs->body);
+    rs->headers_len = (size_t)snprintf(rs->headers, sizeof(rs->headers),
+                                       "Retry-After: 1\r\n");
+    rs->result = RF_ERR_QUEUE_TIMEOUT;
+    snprintf(rs->detail, sizeof(rs->detail), "waited %.1f s in the queue, "
+             "over queue_timeout %.1f s", waited, h->cfg->queue_timeout);
+    return 1;
+}
+
 static void serve_one(const struct handler *h, FCGX_Request *fr,
                       struct scoreboard *sb)
 {
@@ -216,7 +254,7 @@ static void serve_one(const struct handler *h, FCGX_Request *fr,
     const char *id = FCGX_GetParam("REQUEST_ID", fr->envp);
     char uri[256], rid[80];
     long read_us, total_us, reply_us;
-    int bad_body;
+    int bad_body = 0, stale;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(&rq, 0, sizeof(rq));
@@ -231,12 +269,18 @@ static void serve_one(const struct handler *h, FCGX_Request *fr,
         rq.method = "";
     }
 
-    bad_body = read_body(fr, h->cfg->max_body, &body, &rq.body_len,
-                         &rq.body_too_large);
+    memset(&rs, 0, sizeof(rs));
+    stale = refuse_stale(h, fr, &rs);
+    if (!stale) {
+        bad_body = read_body(fr, h->cfg->max_body, &body, &rq.body_len,
+                             &rq.body_too_large);
+    }
     rq.body = body;
     read_us = since_us(&t0);
 
-    if (bad_body) {
+    if (stale) {
+        /* Answered by refuse_stale(). */
+    } else if (bad_body) {
         memset(&rs, 0, sizeof(rs));
         rs.status = 400;
         rs.content_type = "application/json";

@@ -5,8 +5,8 @@
 # socket is not world-writable; log rotation (SIGUSR1) still works with the
 # filter on; `--sandbox off` really turns it off. Then the workers' own
 # limits (max_body, max_pixels, max_parts, max_header), set lower than
-# nginx's here, are shown to hold for requests sent straight to the socket
-# with cgi-fcgi (libfcgi-bin), bypassing nginx.
+# nginx's here, and queue_timeout are shown to hold for requests sent
+# straight to the socket with cgi-fcgi (libfcgi-bin), bypassing nginx.
 # Run from the repo root.
 set -u
 . tests/e2e/lib.sh
@@ -105,15 +105,25 @@ for pid in $new_workers; do
 done
 
 # --- the worker's own limits, without nginx ---------------------------------
-# direct KIND: builds a body and sends it to the socket; the reply (FastCGI
-# headers and body) goes to $work/direct.KIND.
+# direct KIND [NAME=VALUE...]: builds a body and sends it to the socket,
+# with the extra FastCGI parameters given; the reply (FastCGI headers and
+# body) goes to $work/direct.KIND. direct_as OUT KIND ...: the same, into
+# $work/direct.OUT.
 direct() {
-    ctype=$(/usr/bin/python3 tests/e2e/fcgi_direct.py "$1" "$work/body.$1")
+    direct_as "$1" "$@"
+}
+direct_as() {
+    out=$1
+    kind=$2
+    shift
+    shift
+    ctype=$(/usr/bin/python3 tests/e2e/fcgi_direct.py "$kind" "$work/body.$kind")
     env -i REQUEST_METHOD=POST DOCUMENT_URI=/predict \
         REQUEST_URI=/predict CONTENT_TYPE="$ctype" \
-        CONTENT_LENGTH="$(stat -c %s "$work/body.$1")" REQUEST_ID="direct-$1" \
-        cgi-fcgi -bind -connect "$sock" < "$work/body.$1" \
-        > "$work/direct.$1" 2>&1
+        CONTENT_LENGTH="$(stat -c %s "$work/body.$kind")" \
+        REQUEST_ID="direct-$out" "$@" \
+        cgi-fcgi -bind -connect "$sock" < "$work/body.$kind" \
+        > "$work/direct.$out" 2>&1
 }
 # direct_is KIND STATUS ERROR: the status line and the exact JSON error.
 direct_is() {
@@ -140,8 +150,20 @@ else
     direct header
     check "direct: max_header (256 bytes) holds: 400" \
         direct_is header 400 "Multipart part header too large"
+    # queue_timeout (30 s by default): nginx stamps REQUEST_START ($msec);
+    # a request stamped 100 s ago waited too long and is refused unread,
+    # one stamped now is served.
+    direct_as stale face REQUEST_START="$(($(date +%s) - 100)).250"
+    check "direct: a request queued 100 s ago gets 503 at once" \
+        direct_is stale 503 "Server busy, retry later"
+    check "direct: with Retry-After" grep -q '^Retry-After: 1' "$work/direct.stale.txt"
+    check "direct: the worker logged why" \
+        grep -q 'id=direct-stale .*result=queue_timeout detail=waited 100' "$logfile"
+    direct_as fresh face REQUEST_START="$(date +%s).000"
+    check "direct: a request stamped now is served" \
+        grep -q '^Status: 200' "$work/direct.fresh"
     check "the worker logged each refusal" \
-        sh -c "[ \$(grep -c 'id=direct-' '$logfile') -ge 5 ]"
+        sh -c "[ \$(grep -c 'id=direct-' '$logfile') -ge 7 ]"
 fi
 check "same workers after the direct requests" [ "$(worker_pids)" = "$new_workers" ]
 check "no worker logged an error or died" \

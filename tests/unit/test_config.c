@@ -285,6 +285,7 @@ static void test_operations(void)
     CHECK_STR_EQ(c.socket_group, "");
     CHECK_STR_EQ(c.log_file, "");
     CHECK_NEAR(c.request_timeout, 30.0, 0.0);
+    CHECK_NEAR(c.queue_timeout, 30.0, 0.0);
     CHECK_INT_EQ(c.max_requests, 0);
     CHECK_INT_EQ(c.max_requests_jitter, 0);
     CHECK_INT_EQ(c.crash_storm_exits, 5);
@@ -302,9 +303,15 @@ static void test_operations(void)
     CHECK_NEAR(c.request_timeout, 2.5, 0.0);
     good("request_timeout", "0", &c);
     CHECK_NEAR(c.request_timeout, 0.0, 0.0);
+    good("queue_timeout", "12.5", &c);
+    CHECK_NEAR(c.queue_timeout, 12.5, 0.0);
+    good("queue_timeout", "0", &c);
+    CHECK_NEAR(c.queue_timeout, 0.0, 0.0);
     bad("request_timeout", "-1");
     bad("request_timeout", "30s");
     bad("request_timeout", "nan");
+    bad("queue_timeout", "-0.5");
+    bad("queue_timeout", "soon");
     good("max_requests", "500", &c);
     CHECK_INT_EQ(c.max_requests, 500);
     bad("max_requests", "-1");
