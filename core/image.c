@@ -16,8 +16,12 @@
  * - Its PNG reader copies an IDAT chunk to `idata + offset`; for an empty
  *   first IDAT that is a null pointer plus 0, undefined behaviour that
  *   UBSan reports (found by fuzz_image) and that lets a compiler assume
- *   the pointer non-null further on. empty_first_idat() refuses such
- *   files; an empty IDAT carries no pixels, so no real photo is lost.
+ *   the pointer non-null further on. It also grows its IDAT buffer to the
+ *   chunk's declared length before reading it: 655 bytes claiming a 1 GB
+ *   chunk made it ask for 2 GB (fuzz_image again). png_chunks_bad()
+ *   refuses both before stb reads the file: an empty IDAT carries no
+ *   pixels, and a chunk longer than the file is a truncated file stb
+ *   refuses anyway.
  * The pixel cap is checked from the header before stb allocates anything,
  * and the fuzz harnesses run this exact file under ASan and UBSan.
  */
@@ -125,16 +129,18 @@ static unsigned long be32(const unsigned char *p)
 }
 
 /*
- * True if `buf` is a PNG whose first IDAT chunk is empty. Walks the chunks
- * as stb does (length, type, data, CRC; the CRC is not checked) up to the
- * first IDAT, IEND or the end of the buffer.
+ * True if `buf` is a PNG whose first IDAT chunk is empty, or with a chunk
+ * before IEND that claims more bytes than the buffer holds. Walks the
+ * chunks as stb does (length, type, data, CRC; the CRC is not checked) up
+ * to IEND or the end of the buffer.
  */
-static bool empty_first_idat(const unsigned char *buf, size_t len)
+static bool png_chunks_bad(const unsigned char *buf, size_t len)
 {
     static const unsigned char signature[8] = {
         0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'
     };
     size_t at = sizeof(signature);
+    bool seen_idat = false;
 
     if (len < at || memcmp(buf, signature, at) != 0) {
         return false;
@@ -143,11 +149,19 @@ static bool empty_first_idat(const unsigned char *buf, size_t len)
         unsigned long n = be32(buf + at);
         const unsigned char *type = buf + at + 4;
 
-        if (memcmp(type, "IDAT", 4) == 0) {
-            return n == 0;
+        if (memcmp(type, "IEND", 4) == 0) {
+            return false;
         }
-        if (memcmp(type, "IEND", 4) == 0 || n > len - at - 8 ||
-            len - at - 8 - n < 4) {
+        if (memcmp(type, "IDAT", 4) == 0) {
+            if (n == 0 && !seen_idat) {
+                return true;
+            }
+            seen_idat = true;
+        }
+        if (n > len - at - 8) {
+            return true;
+        }
+        if (len - at - 8 - n < 4) {
             return false;
         }
         at += 8 + n + 4;
@@ -187,7 +201,7 @@ enum rf_result img_probe(const unsigned char *buf, size_t len, int *width,
     int comp;
 
     if (len == 0 || len > (size_t)0x7fffffff || dht_overflows(buf, len) ||
-        empty_first_idat(buf, len)) {
+        png_chunks_bad(buf, len)) {
         return RF_ERR_DECODE;
     }
     if (!stbi_info_from_memory(buf, (int)len, width, height, &comp)) {

@@ -452,32 +452,41 @@ static void test_jpeg_undefined_huffman_table(void)
 }
 
 /*
- * Regression of fuzz_image's third finding: a PNG whose first IDAT chunk
- * is empty made stb compute a null pointer plus 0 (UBSan: "applying zero
- * offset to null pointer"). Refused as undecodable before stb reads it,
- * by the probe and so by both decoders.
+ * Regressions of fuzz_image's third and fourth findings, both PNGs that
+ * stb mishandled before failing: an empty first IDAT chunk made it compute
+ * a null pointer plus 0 (UBSan: "applying zero offset to null pointer");
+ * 655 bytes whose chunk claims about 1 GB made it grow its IDAT buffer to
+ * 2 GB before finding the data missing (libFuzzer: out of memory). Both
+ * are refused as undecodable before stb reads them, by the probe and so by
+ * both decoders.
  */
-static void test_png_empty_first_idat(void)
+static void test_png_bad_chunks(void)
 {
-    struct img im;
-    struct img_info info;
-    char err[256] = "";
-    size_t len;
-    int w, h;
-    unsigned char *buf = slurp("empty_first_idat.png", &len);
+    static const char *const files[] = {
+        "empty_first_idat.png", "png_chunk_past_end.png",
+    };
 
-    CHECK(buf != NULL);
-    if (buf == NULL) {
-        return;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        struct img im;
+        struct img_info info;
+        char err[256] = "";
+        size_t len;
+        int w, h;
+        unsigned char *buf = slurp(files[i], &len);
+
+        CHECK(buf != NULL);
+        if (buf == NULL) {
+            continue;
+        }
+        CHECK_INT_EQ(img_probe(buf, len, &w, &h), RF_ERR_DECODE);
+        CHECK_INT_EQ(img_decode(buf, len, 1000000, &im, err, sizeof(err)),
+                     RF_ERR_DECODE);
+        CHECK(im.rgb == NULL);
+        CHECK_INT_EQ(img_decode_scaled(buf, len, 1000000, 8, &im, &info,
+                                       err, sizeof(err)), RF_ERR_DECODE);
+        CHECK(im.rgb == NULL);
+        free(buf);
     }
-    CHECK_INT_EQ(img_probe(buf, len, &w, &h), RF_ERR_DECODE);
-    CHECK_INT_EQ(img_decode(buf, len, 1000000, &im, err, sizeof(err)),
-                 RF_ERR_DECODE);
-    CHECK(im.rgb == NULL);
-    CHECK_INT_EQ(img_decode_scaled(buf, len, 1000000, 8, &im, &info, err,
-                                   sizeof(err)), RF_ERR_DECODE);
-    CHECK(im.rgb == NULL);
-    free(buf);
 }
 
 static void test_jpeg_dht_counts_over_256(void)
@@ -808,7 +817,7 @@ int main(int argc, char **argv)
     RUN(test_truncated_bmp_gif);
     RUN(test_jpeg_dht_counts_over_256);
     RUN(test_jpeg_undefined_huffman_table);
-    RUN(test_png_empty_first_idat);
+    RUN(test_png_bad_chunks);
     RUN(test_bmp_top_down);
     RUN(test_centre_rect);
     RUN(test_preprocess_rgb_png);
