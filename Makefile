@@ -131,20 +131,41 @@ EVAL_MODEL ?= $(MODEL)
 # cached in build/features (niced, TRAIN_JOBS processes), the heads are
 # trained with the recorded configuration and composed into
 # build/train/reface.pt, then compared with the committed heads.
+# TRAIN_DETECT_DIRS (of TRAIN_DIRS) also train on the server's detector
+# crops: reface-eval --rects writes the rectangle the C pipeline gave the
+# attribute model for each photo to build/rects/<folder>.tsv, redone when
+# the detector, the eval tool (the pipeline's code) or the labels change;
+# the features of those crops are cached keyed on the file's bytes.
 TRAIN_DIRS  ?= ../shared/train/ferplus ../shared/train/utkface ../shared/train/ffhq_azure
+TRAIN_DETECT_DIRS ?= ../shared/train/ffhq_azure
 TRAIN_JOBS  ?= 2
 TRAIN_FLAGS ?=
-train: deps $(FACEAPI)
+TRAIN_RECTS := $(foreach d,$(TRAIN_DETECT_DIRS),build/rects/$(notdir $(d)).tsv)
+
+# The rectangles of one folder ($(1)); faceapi.pt as the attribute model,
+# because the choice of face does not depend on it and the served model
+# depends on the heads trained from these files.
+define train_rects_rule
+build/rects/$(notdir $(1)).tsv: $(1)/labels.csv $(DETECTOR) $(FACEAPI) $(OUT)/bin/reface-eval
+	@mkdir -p build/rects
+	$(Q)nice $(OUT)/bin/reface-eval --model $(FACEAPI) --detector $(DETECTOR) \
+	    --rects $$@.tmp $(1) >$$@.log && mv $$@.tmp $$@
+endef
+$(foreach d,$(TRAIN_DETECT_DIRS),$(eval $(call train_rects_rule,$(d))))
+
+train: deps $(FACEAPI) $(DETECTOR) $(TRAIN_RECTS)
 	$(Q)nice $(PYTHON) scripts/extract_features.py --src build/npm/face-api/model \
-	    --out build/features --jobs $(TRAIN_JOBS) $(TRAIN_DIRS)
+	    --out build/features --jobs $(TRAIN_JOBS) --detector $(DETECTOR) \
+	    $(addprefix --rects ,$(TRAIN_RECTS)) $(TRAIN_DIRS)
 	$(Q)nice $(PYTHON) scripts/train_heads.py --features build/features \
 	    --out build/train/reface_heads.npz --report build/train/report.json \
-	    $(TRAIN_FLAGS) $(TRAIN_DIRS)
+	    $(addprefix --detected ,$(TRAIN_DETECT_DIRS)) $(TRAIN_FLAGS) $(TRAIN_DIRS)
 	$(Q)$(PYTHON) scripts/compose_reface.py --src build/npm/face-api/model \
 	    --heads build/train/reface_heads.npz --card models/reface.card.json \
 	    --out build/train/reface.pt
 	$(Q)$(PYTHON) scripts/compare_heads.py $(HEADS) build/train/reface_heads.npz \
-	    --features build/features $(TRAIN_DIRS) || \
+	    --features build/features $(addprefix --detected ,$(TRAIN_DETECT_DIRS)) \
+	    $(TRAIN_DIRS) || \
 	    echo "train: the new heads differ from $(HEADS) (see above)"
 	@echo "train: wrote build/train/reface_heads.npz and build/train/reface.pt;" \
 	    "measure with: make eval EVAL_MODEL=build/train/reface.pt;" \

@@ -626,6 +626,7 @@ static enum rf_result find_faces(struct predictor *p, const struct img *im,
     for (int i = 0; i < out->n_faces; i++) {
         out->faces[i] = cand[i].face;
         face_crop(&cand[i].box, p->margin, im->width, im->height, &rects[i]);
+        out->faces[i].crop = rects[i];
     }
     return RF_OK;
 }
@@ -717,6 +718,7 @@ enum rf_result predictor_run_image(struct predictor *p, const struct img *im,
         f->height = im->height;
         f->score = -1.0;
         prep_centre_rect(im->width, im->height, p->crop, &rects[0]);
+        f->crop = rects[0];
         out->n_faces = 1;
     }
     return predict_faces(p, im, rects, out, err, errlen);

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/detect.h"
 #include "core/image.h"
+#include "core/preprocess.h"
 #include "core/result.h"
 #include "core/sniff.h"
 
@@ -50,6 +51,12 @@ struct predict_face {
     int width;
     int height;
     double score;                    /* the detector's; -1: not detected */
+    /*
+     * The rectangle the attribute model was given: the detector's box grown
+     * by face_margin and clipped, or the centred crop. Training tools read
+     * it to compute features on the very pixels the server uses.
+     */
+    struct prep_rect crop;
     struct prediction attr;
 };
 

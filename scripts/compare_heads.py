@@ -2,7 +2,8 @@
 
 Usage (from the repo root):
     /usr/bin/python3 scripts/compare_heads.py models/reface_heads.npz \
-        build/train/reface_heads.npz [--features build/features] DIR...
+        build/train/reface_heads.npz [--features build/features] \
+        [--detected DIR ...] DIR...
 
 Runs both sets of heads on every cached feature row of the given folders
 and prints the largest and the mean difference per output (age in years,
@@ -31,12 +32,15 @@ def main():
     ap.add_argument("--features", default="build/features")
     ap.add_argument("--age-tol", type=float, default=0.5)
     ap.add_argument("--prob-tol", type=float, default=0.05)
+    ap.add_argument("--detected", action="append", default=[],
+                    help="also compare on this folder's detector crops")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
 
     torch.set_num_threads(1)
     names = [os.path.basename(os.path.normpath(d)) for d in args.dirs]
-    feats = load_caches(names, args.features)["features"]
+    detected = [os.path.basename(os.path.normpath(d)) for d in args.detected]
+    feats = load_caches(names, args.features, detected)["features"]
     out = []
     for path in (args.a, args.b):
         heads, _ = reface_heads.load_heads(path)

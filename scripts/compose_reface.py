@@ -100,6 +100,9 @@ def model_card(fragment, meta, use, args, pt_path):
             "data": fragment["training_data"],
             "config": meta["config"],
             "train_rows": meta["train_rows"],
+            # Heads trained before the detector-crop view have neither.
+            "train_rows_per_view": meta.get("train_rows_per_view"),
+            "detected_dirs": meta.get("detected_dirs", []),
             "held_out": meta["holdout"],
         },
         "notes": fragment["notes"],

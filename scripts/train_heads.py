@@ -2,10 +2,15 @@
 
 Usage (from the repo root, after scripts/extract_features.py):
     /usr/bin/python3 scripts/train_heads.py --features build/features \
-        --out models/reface_heads.npz [--set emotion.hidden=0 ...] DIR...
+        --out models/reface_heads.npz [--set emotion.hidden=0 ...] \
+        [--detected DIR ...] DIR...
 
 DIR names the labelled folders whose caches (FEATURES/<folder name>.npz)
-are used.  Each task uses the samples that have its label and no other:
+are used.  The server answers from two views of a photo: the crop of the
+detected face (the default) and the centred crop (detect=false).  A folder
+also given with --detected adds its detector-crop cache
+(FEATURES/<folder name>.detected.npz) as more rows, to the heads whose
+`views` include "detected"; a photo is held out in both views or in none.  Each task uses the samples that have its label and no other:
 age (L1 loss, years) and gender (binary cross-entropy on P(male)) from the
 sources with those labels, emotion from the soft labels (FER+ vote shares,
 Azure scores) with a class-weighted KL divergence, so that the rare classes
@@ -50,7 +55,8 @@ DEFAULT_CONFIG = {
         "emotion": {"hidden": 256, "dropout": 0.2, "epochs": 40, "lr": 1e-3,
                     "weight_decay": 1e-4, "batch": 256,
                     "class_weight_power": 0.5,
-                    "source_weight": {"ffhq_azure": 4.0}},
+                    "source_weight": {"ffhq_azure": 4.0},
+                    "views": ["centre", "detected"]},
     },
 }
 
@@ -60,28 +66,40 @@ FACEAPI_TO_OURS = {"neutral": "neutral", "happy": "happiness",
                    "disgusted": "disgust", "surprised": "surprise"}
 
 
-def load_caches(folder_names, features_dir):
+CACHE_KEYS = ("files", "source", "age", "male", "emotions", "features",
+              "features_mirrored")
+
+
+def load_caches(folder_names, features_dir, detected_names=()):
+    """The cached rows of the folders: every centred crop first (in folder
+    order), then the detector crops of `detected_names`; `view` says
+    which is which."""
     parts = []
-    for name in folder_names:
-        path = os.path.join(features_dir, name + ".npz")
-        if not os.path.isfile(path):
-            sys.exit("train_heads: no cache %s (run scripts/extract_features.py)"
-                     % path)
-        with np.load(path) as z:
-            parts.append({k: z[k] for k in ("files", "source", "age", "male",
-                                            "emotions", "features",
-                                            "features_mirrored")})
+    for names, suffix, view in ((folder_names, "", "centre"),
+                                (detected_names, ".detected", "detected")):
+        for name in names:
+            path = os.path.join(features_dir, name + suffix + ".npz")
+            if not os.path.isfile(path):
+                sys.exit("train_heads: no cache %s (run "
+                         "scripts/extract_features.py%s)"
+                         % (path, " --rects" if suffix else ""))
+            with np.load(path) as z:
+                part = {k: z[k] for k in CACHE_KEYS}
+            part["view"] = np.full(len(part["files"]), view)
+            parts.append(part)
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def split_holdout(data, share, seed):
     """Boolean mask of held-out rows: `share` of every source, chosen by a
-    seeded permutation of the rows sorted by file name (so the split does
-    not depend on the order of the folders)."""
+    seeded permutation of the centre rows sorted by file name (so the split
+    does not depend on the order of the folders); a detector-crop row
+    follows its photo."""
     held = np.zeros(len(data["files"]), dtype=bool)
     rng = np.random.RandomState(seed)
+    centre = data["view"] == "centre"
     for src in sorted(set(data["source"].tolist())):
-        idx = np.flatnonzero(data["source"] == src)
+        idx = np.flatnonzero((data["source"] == src) & centre)
         idx = idx[np.argsort(data["files"][idx], kind="stable")]
         n = int(round(len(idx) * share))
         if len(idx) >= 2:
@@ -89,15 +107,21 @@ def split_holdout(data, share, seed):
         else:
             n = 0
         held[idx[rng.permutation(len(idx))[:n]]] = True
+    held_photos = set(zip(data["source"][held].tolist(),
+                          data["files"][held].tolist()))
+    for i in np.flatnonzero(~centre):
+        held[i] = (data["source"][i], data["files"][i]) in held_photos
     return held
 
 
-def task_rows(data, task):
+def task_rows(data, task, views=("centre",)):
+    """Rows with the task's label, in the given views."""
+    in_view = np.isin(data["view"], list(views))
     if task == "age":
-        return np.isfinite(data["age"])
+        return np.isfinite(data["age"]) & in_view
     if task == "gender":
-        return np.isfinite(data["male"])
-    return np.isfinite(data["emotions"]).all(axis=1)
+        return np.isfinite(data["male"]) & in_view
+    return np.isfinite(data["emotions"]).all(axis=1) & in_view
 
 
 def class_weights(targets, power):
@@ -207,13 +231,16 @@ def new_outputs(heads, feats):
 
 
 def measure(data, rows, outputs):
-    """Per source: age MAE, gender accuracy, emotion top-1 (the dataset's
-    argmax), balanced top-1 (mean recall over the emotions present) and
-    mean TV distance, on the given rows."""
+    """Per source and view ("source" for the centred crop, "source
+    detected" for the detector crop): age MAE, gender accuracy, emotion
+    top-1 (the dataset's argmax), balanced top-1 (mean recall over the
+    emotions present) and mean TV distance, on the given rows."""
     age, p_male, emo = outputs
     res = {}
-    for src in sorted(set(data["source"][rows].tolist())):
-        sel = rows & (data["source"] == src)
+    groups = sorted(set(zip(data["source"][rows].tolist(),
+                            data["view"][rows].tolist())))
+    for src, view in groups:
+        sel = rows & (data["source"] == src) & (data["view"] == view)
         r = {"n": int(sel.sum())}
         a = sel & np.isfinite(data["age"])
         if a.any():
@@ -232,7 +259,7 @@ def measure(data, rows, outputs):
             r["emotion_balanced_top1"] = float(np.mean(recalls))
             r["emotion_tv"] = float(
                 0.5 * np.abs(emo[e] - data["emotions"][e]).sum(axis=1).mean())
-        res[src] = r
+        res[src if view == "centre" else src + " " + view] = r
     return res
 
 
@@ -263,6 +290,9 @@ def main():
                     help="override the configuration: task.key=value")
     ap.add_argument("--epochs-scale", type=float, default=1.0,
                     help="multiply every head's epochs (smoke tests)")
+    ap.add_argument("--detected", action="append", default=[],
+                    help="a folder (of DIR) whose detector-crop cache is "
+                    "used too")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
 
@@ -272,14 +302,21 @@ def main():
     torch.set_num_threads(int(cfg["threads"]))
     t0 = time.time()
     names = [os.path.basename(os.path.normpath(d)) for d in args.dirs]
-    data = load_caches(names, args.features)
+    detected = [os.path.basename(os.path.normpath(d)) for d in args.detected]
+    if not set(detected) <= set(names):
+        sys.exit("train_heads: --detected names a folder not in DIR")
+    data = load_caches(names, args.features, detected)
     held = split_holdout(data, float(cfg["holdout"]), int(cfg["seed"]))
 
     heads = {}
     counts = {}
+    view_counts = {}
     for k, task in enumerate(reface_heads.TASK_OUTPUTS):
-        rows = task_rows(data, task) & ~held
+        views = cfg["heads"][task].get("views", ["centre"])
+        rows = task_rows(data, task, views) & ~held
         counts[task] = int(rows.sum())
+        view_counts[task] = {v: int((rows & (data["view"] == v)).sum())
+                             for v in views}
         if counts[task] == 0:
             sys.exit("train_heads: no training rows with a %s label" % task)
         t1 = time.time()
@@ -298,7 +335,9 @@ def main():
     meta = {
         "config": cfg,
         "train_dirs": names,
+        "detected_dirs": detected,
         "train_rows": counts,
+        "train_rows_per_view": view_counts,
         "holdout": report,
         "emotion_labels": list(EMOTIONS),
         "feature_dim": reface_heads.FEAT_DIM,
@@ -312,7 +351,7 @@ def main():
             f.write("\n")
     for who in ("faceapi", "new"):
         for src, r in report[who].items():
-            print("train_heads: held-out %-7s %-10s %s" % (
+            print("train_heads: held-out %-7s %-19s %s" % (
                 who, src, " ".join("%s=%.4g" % (k, v)
                                    for k, v in sorted(r.items()))))
     print("train_heads: wrote %s in %.0f s" % (args.out, time.time() - t0))

@@ -315,6 +315,39 @@ static int write_json(const struct eval *const *ev, const struct card *card,
     return rc;
 }
 
+/*
+ * The head of a --rects file: what chose the rectangles, so that a change
+ * of detector settings changes the file (training caches key on its bytes).
+ */
+static void write_rects_head(FILE *rects, const struct config *cfg)
+{
+    fprintf(rects, "# reface-eval --rects: detector %s, input_size %d, "
+            "detect_score %.6g, face_margin %.6g, detect_retry %d\n",
+            cfg->detector, DETECT_INPUT_SIZE, cfg->detect_score,
+            cfg->face_margin, cfg->detect_retry);
+    fprintf(rects, "file\timage_width\timage_height\tfound\tx\ty\twidth\t"
+            "height\tscore\n");
+}
+
+/*
+ * One --rects row: the decoded image's size, then the crop of the largest
+ * face in its pixels (found 1), or found 0 and empty fields.
+ */
+static void write_rects_row(FILE *rects, const char *file,
+                            const struct predict_result *res)
+{
+    const struct predict_face *f = &res->faces[0];
+
+    if (res->n_faces == 0) {
+        fprintf(rects, "%s\t%d\t%d\t0\t\t\t\t\t\n", file, res->width,
+                res->height);
+        return;
+    }
+    fprintf(rects, "%s\t%d\t%d\t1\t%d\t%d\t%d\t%d\t%.6f\n", file,
+            res->width, res->height, f->crop.x, f->crop.y, f->crop.width,
+            f->crop.height, f->score);
+}
+
 /* One TSV row: file, raw age, P(male), emotions in the card's order. */
 static void write_dump_row(FILE *dump, const char *file,
                            const struct prediction *p)
@@ -333,14 +366,16 @@ static void usage(FILE *out)
         "                   [--detect 0|1] [--detect-score S]\n"
         "                   [--face-margin F] [--detect-retry 0|1]\n"
         "                   [--limit N] [--json OUT]\n"
-        "                   [--dump OUT.tsv] DIR\n"
+        "                   [--dump OUT.tsv] [--rects OUT.tsv] DIR\n"
         "Runs the server's C pipeline on every image listed in\n"
         "DIR/labels.csv (columns file,age,gender,emotion,source,\n"
         "emotions_json) and prints accuracy per source: with detection\n"
         "(the largest face; photos without a face are 'missed') next to\n"
         "the whole image (detect=false). --detect 0 measures the whole\n"
         "image only. --json writes the tables as JSON; --dump writes each\n"
-        "image's raw outputs (of the default path).\n");
+        "image's raw outputs (of the default path); --rects writes, for\n"
+        "each image, the rectangle the attribute model got with detection\n"
+        "(the largest face) or that no face was found.\n");
 }
 
 /* Adds one photo's outcome to its source's tally and to "all". */
@@ -370,6 +405,7 @@ int main(int argc, char **argv)
         { "limit", required_argument, NULL, 'n' },
         { "json", required_argument, NULL, 'j' },
         { "dump", required_argument, NULL, 'd' },
+        { "rects", required_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -381,7 +417,7 @@ int main(int argc, char **argv)
     struct eval *ev[3];
     char err[512], path[4096], line[8192];
     const char *json_out = NULL;
-    FILE *dump = NULL;
+    FILE *dump = NULL, *rects = NULL;
     int opt, limit = -1, total = 0, done = 0, detect = 1, detecting;
     /* Milliseconds summed over photos: detector forwards, all forwards
      * with detection, forwards of the whole-image path. */
@@ -411,6 +447,13 @@ int main(int argc, char **argv)
         } else if (opt == 'd') {
             dump = fopen(optarg, "w");
             if (dump == NULL) {
+                fprintf(stderr, "reface-eval: cannot write %s: %s\n", optarg,
+                        strerror(errno));
+                return 1;
+            }
+        } else if (opt == 'R') {
+            rects = fopen(optarg, "w");
+            if (rects == NULL) {
                 fprintf(stderr, "reface-eval: cannot write %s: %s\n", optarg,
                         strerror(errno));
                 return 1;
@@ -461,6 +504,17 @@ int main(int argc, char **argv)
     if (detect && !detecting) {
         fprintf(stderr, "reface-eval: no detector at \"%s\": whole images "
                 "only\n", cfg.detector);
+    }
+    if (rects != NULL && !detecting) {
+        /* Rectangles without a detector would be centre crops, silently. */
+        fprintf(stderr, "reface-eval: --rects needs the detector\n");
+        predictor_free(pred);
+        fclose(csv);
+        fclose(rects);
+        return 1;
+    }
+    if (rects != NULL) {
+        write_rects_head(rects, &cfg);
     }
 
     ev[0] = calloc(1, sizeof(*ev[0]));
@@ -519,6 +573,9 @@ int main(int argc, char **argv)
                     ok_found = 1;
                     /* Each photo of the set shows one person. */
                     extra = res->n_faces > 1;
+                }
+                if (rects != NULL && ok_found != 0) {
+                    write_rects_row(rects, f[0], res);
                 }
                 det_ms += res->timing.detect_us / 1000.0;
                 found_ms += res->timing.infer_us / 1000.0;
@@ -585,6 +642,11 @@ int main(int argc, char **argv)
     }
     if (dump != NULL) {
         fclose(dump);
+    }
+    if (rects != NULL && fclose(rects) != 0) {
+        fprintf(stderr, "reface-eval: cannot write the rectangles\n");
+        predictor_free(pred);
+        return 1;
     }
     predictor_free(pred);
     for (int i = 0; i < 3; i++) {

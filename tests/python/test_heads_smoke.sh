@@ -1,6 +1,7 @@
 #!/bin/sh
 # Smoke test of `make train` (heads on face-api's frozen features) on the 12
-# images of tests/data/train_sample: feature extraction and its cache, a few
+# images of tests/data/train_sample: feature extraction and its cache (the
+# centred crop, and the detector crops the C pipeline chose), a few
 # epochs of every head, a rerun giving the same weights, composition into
 # TorchScript with an eight-label card, and the C pipeline giving the same
 # outputs as Python on the composed model. It does not retrain the shipped
@@ -92,6 +93,112 @@ pycheck other_seed_differs "
 import numpy as np
 a = np.load('$WORK/a.npz'); c = np.load('$WORK/c.npz')
 assert not np.array_equal(a['emotion/net.0.weight'], c['emotion/net.0.weight'])"
+
+# The detector-crop view. The rectangles come from the C pipeline
+# (reface-eval --rects); the features are cut and preprocessed in Python.
+# Face-api's own layers on those cached features must give what the C
+# pipeline's faceapi.pt gave on the same detected face (within 1e-3), which
+# fails if the rectangle, its cutting or the preprocessing mirror diverge.
+# The server decodes small JPEGs with stb_image, PIL differs by a few grey
+# levels, so the sample goes as PNG (decoded identically by both).
+PNG=$WORK/detect_png
+RECTS=$WORK/rects/detect_png.tsv
+pycheck png_copy "
+import csv, os
+from PIL import Image
+os.makedirs('$PNG')
+rows = list(csv.reader(open('$DATA/labels.csv')))
+for r in rows[1:]:
+    png = os.path.splitext(r[0])[0] + '.png'
+    Image.open(os.path.join('$DATA', r[0])).convert('RGB').save(os.path.join('$PNG', png))
+    r[0] = png
+csv.writer(open('$PNG/labels.csv', 'w', newline='')).writerows(rows)"
+mkdir -p "$WORK/rects"
+check c_rects build/bin/reface-eval --model models/faceapi.pt \
+    --rects "$RECTS" --dump "$WORK/c_faceapi.tsv" "$PNG"
+pycheck rects_cover_the_folder "
+rows = [l.rstrip('\n').split('\t') for l in open('$RECTS') if not l.startswith(('#', 'file\t'))]
+assert len(rows) == 12, len(rows)
+found = sorted(r[0] for r in rows if r[3] == '1')
+dumped = sorted(l.split('\t')[0] for l in open('$WORK/c_faceapi.tsv'))
+assert found == dumped, (found, dumped)
+assert sum(f.startswith('ffhq_') for f in found) == 4, found"
+check extract_detected "$PY" scripts/extract_features.py --src "$SRC" \
+    --out "$FEAT" --jobs 1 --rects "$RECTS" "$PNG"
+pycheck detected_features_are_the_served_crop "
+import numpy as np, torch
+import reface_heads
+from faceapi_nets import EXPRESSION_LABELS
+from train_heads import FACEAPI_TO_OURS
+import json
+z = np.load('$FEAT/detect_png.detected.npz')
+c = {l.split('\t')[0]: [float(v) for v in l.split('\t')[1:]] for l in open('$WORK/c_faceapi.tsv')}
+assert sorted(z['files']) == sorted(c), (z['files'], sorted(c))
+labels = json.load(open('models/faceapi.json'))['emotion_labels']
+t = reface_heads.build_trunks('$SRC')
+f = torch.from_numpy(z['features'])
+with torch.no_grad():
+    age = t.age_gender.fc_age(f[:, :512]).view(-1)
+    pm = torch.softmax(t.age_gender.fc_gender(f[:, :512]), 1)[:, 0]
+    ex = torch.softmax(t.expression.fc(f[:, 512:]), 1)
+order = [EXPRESSION_LABELS.index(next(k for k, v in FACEAPI_TO_OURS.items() if v == name))
+         for name in labels]
+d = 0.0
+for i, name in enumerate(z['files']):
+    want = c[name]
+    got = [age[i].item(), pm[i].item()] + ex[i, order].tolist()
+    d = max(d, max(abs(a - b) for a, b in zip(got, want)))
+print('old layers on cached detector-crop features vs the C pipeline: %.3g' % d)
+assert d < 1e-3, d"
+# That check can fail: the same photos cut 2 pixels off the C rectangle
+# move face-api's age by more than its tolerance.
+pycheck shifted_crop_is_caught "
+import os, numpy as np, torch
+import reface_heads
+from preprocess import load_rgb, to_model_input
+z = np.load('$FEAT/detect_png.detected.npz')
+t = reface_heads.build_trunks('$SRC')
+xs = []
+for name, (x, y, w, h) in zip(z['files'], z['rect']):
+    img = load_rgb(os.path.join('$PNG', name))
+    x2 = x + 2 if x + 2 + w <= img.shape[1] else x - 2
+    xs.append(to_model_input(img[y:y + h, x2:x2 + w]))
+with torch.no_grad():
+    f = t(torch.from_numpy(np.stack(xs)))
+    d = (t.age_gender.fc_age(f[:, :512]) - t.age_gender.fc_age(
+        torch.from_numpy(z['features'][:, :512]))).abs().max().item()
+print('age moved by %.3g years' % d)
+assert d > 1e-2, d"
+check extract_detected_cached sh -c "$PY scripts/extract_features.py --src $SRC \
+    --out $FEAT --jobs 1 --rects $RECTS $PNG | grep -q 'detected.npz up to date'"
+# A changed rectangle, or another detector, computes the crops again.
+sed 's/^ffhq_00000\.png\t\([0-9]*\)\t\([0-9]*\)\t1\t\([0-9]*\)\t/ffhq_00000.png\t\1\t\2\t1\t1\t/' \
+    "$RECTS" >"$WORK/moved.tsv"
+mkdir -p "$WORK/moved" && cp "$WORK/moved.tsv" "$WORK/moved/detect_png.tsv"
+check rects_edited sh -c "! cmp -s $RECTS $WORK/moved/detect_png.tsv"
+check changed_rect_recomputes sh -c "$PY scripts/extract_features.py --src $SRC \
+    --out $FEAT --jobs 1 --rects $WORK/moved/detect_png.tsv $PNG | \
+    grep -q 'wrote .*detect_png.detected.npz'"
+check changed_detector_recomputes sh -c "$PY scripts/extract_features.py --src $SRC \
+    --out $FEAT --jobs 1 --rects $WORK/moved/detect_png.tsv \
+    --detector models/faceapi.pt $PNG | grep -q 'wrote .*detect_png.detected.npz'"
+check extract_detected_back "$PY" scripts/extract_features.py --src "$SRC" \
+    --out "$FEAT" --jobs 1 --rects "$RECTS" "$PNG"
+
+# Emotion trains on both views, age and gender on the centred crop only; a
+# photo is held out in both views or in neither.
+check train_two_views $TRAIN --out "$WORK/v.npz" --report "$WORK/v.json" \
+    --detected "$PNG" "$PNG"
+pycheck two_views_rows "
+import json
+r = json.load(open('$WORK/v.json'))
+v = r['train_rows_per_view']
+assert v['age'] == {'centre': 6} and v['gender'] == {'centre': 6}, v
+assert v['emotion']['centre'] == 6 and 1 <= v['emotion']['detected'] <= 4, v
+assert r['train_rows']['emotion'] == 6 + v['emotion']['detected']
+held = r['holdout']['new']
+assert 'ffhq_azure detected' in held, sorted(held)
+assert held['ffhq_azure detected']['n'] == 4 - v['emotion']['detected'], held"
 
 MODEL=$WORK/reface.pt
 check compose "$PY" scripts/compose_reface.py --src "$SRC" --heads "$WORK/a.npz" \

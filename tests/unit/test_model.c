@@ -449,6 +449,11 @@ static void test_predictor_run(void)
     CHECK_INT_EQ(res.faces[0].width, 37);
     CHECK_INT_EQ(res.faces[0].height, 23);
     CHECK(res.faces[0].score < 0.0);
+    /* The model saw the default centred crop, 0.8 of each side. */
+    CHECK_INT_EQ(res.faces[0].crop.x, 3);
+    CHECK_INT_EQ(res.faces[0].crop.y, 2);
+    CHECK_INT_EQ(res.faces[0].crop.width, 30);
+    CHECK_INT_EQ(res.faces[0].crop.height, 18);
     CHECK_INT_EQ(pred->n_emotions, 3);
     CHECK(pred->age >= 0.0 && pred->age <= 100.0);
     CHECK(pred->p_male > 0.0 && pred->p_male < 1.0);
