@@ -212,7 +212,7 @@ $(OUT)/bin/reface-stages: $(OUT)/obj/bench/stages.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: deps $(MODEL) all $(OUT)/bin/reface-stages
+bench: deps $(MODEL) $(DETECTOR) all $(OUT)/bin/reface-stages
 	$(Q)$(PYTHON) bench/run.py $(BENCH_FLAGS)
 
 # The long soak (tests/e2e/test_soak.sh, 100,000 mixed requests through

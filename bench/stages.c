@@ -5,7 +5,14 @@
  * stages is the most one worker could serve; times the cores, the most the
  * machine could. Prints one JSON object (bench/run.py reads it).
  *
- * usage: reface-stages [--model PATH] [--threads N] [--iters N] FILE...
+ * --detect 1 (the default, as the API's) finds the faces first with the
+ * detector (--detector, default models/detector.pt); --detect 0 is the
+ * API's detect=false, the centred crop. Stages: sniff, decode, preprocess
+ * (the detector's input and every face crop), detect (the detector's
+ * forwards), infer (the attribute model's), reply (the JSON), total.
+ *
+ * usage: reface-stages [--model PATH] [--detector PATH] [--detect 0|1]
+ *                      [--threads N] [--iters N] FILE...
  */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
@@ -19,10 +26,13 @@
 #include "core/predict.h"
 #include "core/reply.h"
 
-enum { ST_SNIFF, ST_DECODE, ST_PREP, ST_INFER, ST_REPLY, ST_TOTAL, ST_N };
+enum {
+    ST_SNIFF, ST_DECODE, ST_PREP, ST_DETECT, ST_INFER, ST_REPLY, ST_TOTAL,
+    ST_N
+};
 
 static const char *const stage_names[ST_N] = {
-    "sniff", "decode", "preprocess", "infer", "reply", "total",
+    "sniff", "decode", "preprocess", "detect", "infer", "reply", "total",
 };
 
 static long now_us(void)
@@ -70,19 +80,22 @@ static unsigned char *read_file(const char *path, size_t *len)
 }
 
 /* Runs one file `iters` times after two unmeasured runs; prints its JSON. */
-static int bench_file(struct predictor *pred, const char *path, int iters,
+static int bench_file(struct predictor *pred, const char *path,
+                      const struct predict_options *opt, int iters,
                       int first)
 {
     long *t[ST_N];
-    struct prediction p;
+    struct predict_result *r = malloc(sizeof(*r));
     char err[512];
     size_t len = 0;
     unsigned char *buf = read_file(path, &len);
     int rc = 1;
 
     memset(t, 0, sizeof(t));
-    if (buf == NULL) {
+    if (buf == NULL || r == NULL) {
         fprintf(stderr, "stages: cannot read %s\n", path);
+        free(buf);
+        free(r);
         return 1;
     }
     for (int s = 0; s < ST_N; s++) {
@@ -95,12 +108,13 @@ static int bench_file(struct predictor *pred, const char *path, int iters,
         long start = now_us(), mid;
         char *body;
 
-        if (predictor_run(pred, buf, len, &p, err, sizeof(err)) != RF_OK) {
+        if (predictor_run(pred, buf, len, opt, r, err, sizeof(err)) !=
+            RF_OK) {
             fprintf(stderr, "stages: %s: %s\n", path, err);
             goto out;
         }
         mid = now_us();
-        body = reply_prediction(&p, predictor_card(pred));
+        body = reply_result(r, predictor_card(pred));
         if (body == NULL) {
             goto out;
         }
@@ -108,26 +122,33 @@ static int bench_file(struct predictor *pred, const char *path, int iters,
         if (i < 0) {
             continue;
         }
-        t[ST_SNIFF][i] = p.timing.sniff_us;
-        t[ST_DECODE][i] = p.timing.decode_us;
-        t[ST_PREP][i] = p.timing.preprocess_us;
-        t[ST_INFER][i] = p.timing.infer_us;
+        t[ST_SNIFF][i] = r->timing.sniff_us;
+        t[ST_DECODE][i] = r->timing.decode_us;
+        t[ST_PREP][i] = r->timing.preprocess_us;
+        t[ST_DETECT][i] = r->timing.detect_us;
+        t[ST_INFER][i] = r->timing.infer_us - r->timing.detect_us;
         t[ST_REPLY][i] = now_us() - mid;
         t[ST_TOTAL][i] = now_us() - start;
     }
     printf("%s\n    \"%s\": {\"width\": %d, \"height\": %d, \"bytes\": %zu, "
-           "\"iters\": %d", first ? "" : ",", path, p.width, p.height, len,
-           iters);
+           "\"iters\": %d, \"face_detected\": %d, \"faces\": %d",
+           first ? "" : ",", path, r->width, r->height, len, iters,
+           r->face_detected, r->n_faces);
     for (int s = 0; s < ST_N; s++) {
         printf(", \"%s_us\": %ld", stage_names[s], median(t[s], iters));
     }
-    printf(", \"age\": %.1f, \"p_male\": %.4f}", p.age, p.p_male);
+    if (r->n_faces > 0) {
+        printf(", \"age\": %.1f, \"p_male\": %.4f", r->faces[0].attr.age,
+               r->faces[0].attr.p_male);
+    }
+    printf("}");
     rc = 0;
 out:
     for (int s = 0; s < ST_N; s++) {
         free(t[s]);
     }
     free(buf);
+    free(r);
     return rc;
 }
 
@@ -137,8 +158,11 @@ int main(int argc, char **argv)
         { "model", required_argument, NULL, 'm' },
         { "threads", required_argument, NULL, 't' },
         { "iters", required_argument, NULL, 'n' },
+        { "detector", required_argument, NULL, 'd' },
+        { "detect", required_argument, NULL, 'D' },
         { NULL, 0, NULL, 0 },
     };
+    struct predict_options opt;
     struct config cfg;
     struct predictor_source src;
     struct predictor_status st;
@@ -147,18 +171,25 @@ int main(int argc, char **argv)
     int iters = 30, c, rc = 0;
 
     config_defaults(&cfg);
+    predict_options_default(&opt);
     rlog_setup("stages", RLOG_WARN);
     while ((c = getopt_long(argc, argv, "m:t:n:", opts, NULL)) != -1) {
-        const char *key = c == 'm' ? "model" : "threads";
+        const char *key = c == 'm' ? "model"
+                          : c == 'd' ? "detector" : "threads";
 
         if (c == 'n') {
             iters = atoi(optarg);
             continue;
         }
+        if (c == 'D') {
+            opt.detect = strcmp(optarg, "0") != 0;
+            continue;
+        }
         if (c == '?' ||
             config_set(&cfg, key, optarg, err, sizeof(err)) != RF_OK) {
             fprintf(stderr, "usage: reface-stages [--model PATH] "
-                    "[--threads N] [--iters N] FILE...\n");
+                    "[--detector PATH] [--detect 0|1] [--threads N] "
+                    "[--iters N] FILE...\n");
             return 2;
         }
     }
@@ -177,11 +208,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "stages: %s\n", err);
         return 1;
     }
-    printf("{\"model\": \"%s\", \"threads\": %d, \"load_ms\": %.1f, "
-           "\"optimized\": %d, \"files\": {", cfg.model, cfg.threads,
-           st.load_ms, st.model_optimized);
+    if (opt.detect && !st.detector) {
+        fprintf(stderr, "stages: --detect 1 needs the detector (%s)\n",
+                cfg.detector);
+        predictor_free(pred);
+        return 1;
+    }
+    printf("{\"model\": \"%s\", \"detector\": \"%s\", \"detect\": %d, "
+           "\"threads\": %d, \"load_ms\": %.1f, \"optimized\": %d, "
+           "\"files\": {", cfg.model, st.detector ? cfg.detector : "",
+           opt.detect, cfg.threads, st.load_ms, st.model_optimized);
     for (int i = optind; i < argc && rc == 0; i++) {
-        rc = bench_file(pred, argv[i], iters, i == optind);
+        rc = bench_file(pred, argv[i], &opt, iters, i == optind);
     }
     printf("\n}}\n");
     predictor_free(pred);
