@@ -60,7 +60,9 @@ DETECTOR  := models/detector.pt
 # Keep intermediate objects (the unit tests' .o files) between builds.
 .SECONDARY:
 
-all: $(OUT)/bin/reface-fcgi $(TOOL_BINS) $(UNIT_BINS)
+# reface-stages too, so that a change of core/ that breaks the bench fails
+# the build (it once went unnoticed until the next `make bench`).
+all: $(OUT)/bin/reface-fcgi $(TOOL_BINS) $(OUT)/bin/reface-stages $(UNIT_BINS)
 
 $(OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
