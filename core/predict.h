@@ -168,9 +168,12 @@ enum rf_result predictor_run_image(struct predictor *p, const struct img *im,
 /*
  * Sniffs and decodes `buf` under the predictor's pixel cap into `im` (the
  * caller releases it with img_release()); errors as predictor_run's.
+ * `detect` says whether the pixels will go to the detector: a large JPEG is
+ * then decoded at a larger scale than the centred crop alone needs.
  */
 enum rf_result predictor_decode(struct predictor *p, const unsigned char *buf,
-                                size_t len, struct predict_result *out,
-                                struct img *im, char *err, size_t errlen);
+                                size_t len, int detect,
+                                struct predict_result *out, struct img *im,
+                                char *err, size_t errlen);
 
 #endif

@@ -383,8 +383,10 @@ static void serve_images(const struct handler *h, const struct request *rq,
         return;
     }
 
+    /* A drawn reply shows the photo: keep the detector's larger decode. */
     r = predictor_decode(h->predictor, ip.parts[0].data, ip.parts[0].len,
-                         res, &im, rs->detail, sizeof(rs->detail));
+                         q.opt.detect || q.draw, res, &im, rs->detail,
+                         sizeof(rs->detail));
     if (r == RF_OK) {
         r = predictor_run_image(h->predictor, &im, &q.opt, res, rs->detail,
                                 sizeof(rs->detail));

@@ -556,14 +556,12 @@ int main(int argc, char **argv)
         memset(res, 0, sizeof(*res));
         if (img == NULL) {
             fprintf(stderr, "\nreface-eval: cannot read %s\n", path);
-        } else if (predictor_decode(pred, img, len, res, &im, err,
-                                    sizeof(err)) != RF_OK) {
-            fprintf(stderr, "\nreface-eval: %s: %s\n", f[0], err);
         } else {
             /* The server's default answer: the largest face. */
             if (detecting) {
-                memset(&res->timing, 0, sizeof(res->timing));
-                if (predictor_run_image(pred, &im, &po, res, err,
+                if (predictor_decode(pred, img, len, 1, res, &im, err,
+                                     sizeof(err)) != RF_OK ||
+                    predictor_run_image(pred, &im, &po, res, err,
                                         sizeof(err)) != RF_OK) {
                     fprintf(stderr, "\nreface-eval: %s: %s\n", f[0], err);
                 } else if (res->n_faces == 0) {
@@ -580,10 +578,14 @@ int main(int argc, char **argv)
                 det_ms += res->timing.detect_us / 1000.0;
                 found_ms += res->timing.infer_us / 1000.0;
             }
+            /*
+             * Decoded again, as the server decodes for detect=false: a
+             * large JPEG then takes a smaller scale than for the detector.
+             */
             po.detect = 0;
-            memset(&res->timing, 0, sizeof(res->timing));
-            if (predictor_run_image(pred, &im, &po, res, err,
-                                    sizeof(err)) != RF_OK) {
+            memset(res, 0, sizeof(*res));
+            if (predictor_run(pred, img, len, &po, res, err, sizeof(err)) !=
+                RF_OK) {
                 fprintf(stderr, "\nreface-eval: %s: %s\n", f[0], err);
             } else {
                 whole = res->faces[0].attr;

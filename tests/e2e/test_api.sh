@@ -132,6 +132,34 @@ sys.exit(0 if r["face_detected"] is False and len(f) == 1
          and f[0]["score"] is None and "age" in r else 1)
 PY
 
+# A large JPEG is decoded at the scale its path needs: the mosaic at three
+# times its size (1800x1200) keeps a shorter side of at least 1024 for the
+# detector (full size here), and 280 for the centred crop alone (1/4:
+# 450x300). A drawn reply shows the photo, so it keeps the larger decode.
+/usr/bin/python3 -c '
+import sys
+from PIL import Image
+Image.open(sys.argv[1]).resize((1800, 1200), Image.BILINEAR).save(sys.argv[2], quality=90)
+' images/mosaic_5faces.jpg "$work/big.jpg"
+request "$work/bd" -F "image=@$work/big.jpg" "$E2E_BASE/predict"
+check "large JPEG, detection: decoded whole, five faces" /usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(0 if r["image"] == {"width": 1800, "height": 1200}
+         and len(r["faces"]) == 5 else 1)' "$work/bd.body"
+request "$work/bw" -F "image=@$work/big.jpg" "$E2E_BASE/predict?detect=false"
+check "large JPEG, detect=false: decoded at 1/4" /usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(0 if r["image"] == {"width": 450, "height": 300}
+         and r["faces"][0]["box"] == {"x": 0, "y": 0, "width": 450, "height": 300}
+         else 1)' "$work/bw.body"
+request "$work/bi" -F "image=@$work/big.jpg" "$E2E_BASE/images?detect=false&draw=true"
+check "large JPEG, detect=false, draw=true: the PNG at full size" /usr/bin/python3 -c '
+import sys
+from PIL import Image
+sys.exit(0 if Image.open(sys.argv[1]).size == (1800, 1200) else 1)' "$work/bi.body"
+
 # A plain gradient (PNG written here): no face.
 /usr/bin/python3 - "$work/gradient.png" <<'PY'
 import struct, sys, zlib
