@@ -225,8 +225,10 @@ int main(int argc, char **argv)
     char err[CONFIG_PATH_MAX + 128];
     struct predictor_source src;
     enum listen_origin origin = LISTEN_BOUND;
+    sigset_t mask;
     int fd, rc;
 
+    master_take_signals(&mask);
     config_defaults(&cfg);
     rc = parse_args(argc, argv, &cfg);
     if (rc != 0) {
@@ -263,7 +265,7 @@ int main(int argc, char **argv)
                      : cfg.socket,
          cfg.model, src.model_len, src.card_found ? "found" : "missing");
 
-    rc = master_run(&cfg, fd, &src);
+    rc = master_run(&cfg, fd, &src, &mask);
 
     close(fd);
     listen_cleanup(&cfg, origin);

@@ -545,33 +545,42 @@ static int pool_size(const struct config *cfg)
     return n < SB_SLOTS - 1 ? n : SB_SLOTS - 1;
 }
 
-static void take_signals(sigset_t *set, sigset_t *old_mask)
-{
-    static const int taken[] = {
-        SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
-    };
+static const int waited_signals[] = {
+    SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
+};
 
+static void waited_set(sigset_t *set)
+{
     sigemptyset(set);
-    for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
-        sigaddset(set, taken[i]);
+    for (size_t i = 0; i < sizeof(waited_signals) / sizeof(waited_signals[0]);
+         i++) {
+        sigaddset(set, waited_signals[i]);
     }
-    sigprocmask(SIG_BLOCK, set, old_mask);
+}
+
+void master_take_signals(sigset_t *old_mask)
+{
+    sigset_t set;
+
+    waited_set(&set);
+    sigprocmask(SIG_BLOCK, &set, old_mask);
     /*
      * A signal whose action is "ignore" is dropped even while blocked, and
      * a shell starts background jobs with SIGINT and SIGQUIT ignored: put
      * every signal we wait for back to its default so none gets lost.
      */
-    for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
-        signal(taken[i], SIG_DFL);
+    for (size_t i = 0; i < sizeof(waited_signals) / sizeof(waited_signals[0]);
+         i++) {
+        signal(waited_signals[i], SIG_DFL);
     }
 }
 
 int master_run(const struct config *cfg, int listen_fd,
-               struct predictor_source *src)
+               struct predictor_source *src, const sigset_t *mask)
 {
     struct pool pool;
     struct pool *p = &pool;
-    sigset_t set, old_mask;
+    sigset_t set, old_mask = *mask;
 
     memset(p, 0, sizeof(*p));
     p->cfg = cfg;
@@ -587,7 +596,7 @@ int master_run(const struct config *cfg, int listen_fd,
     }
     atomic_store(&p->sb->pool_size, p->size);
     publish_model(p);
-    take_signals(&set, &old_mask);
+    waited_set(&set);
 
     rlog(RLOG_NOTICE, "master", "starting %d workers (request_timeout=%.1f "
          "s, max_requests=%ld+%ld)", p->size, cfg->request_timeout,
