@@ -131,6 +131,8 @@ for try in 1 2 3; do
     kill -INT "$master"
     check "SIGINT the instant the socket exists ($try): the master stops" \
         wait_until 30 sh -c "! kill -0 $master 2>/dev/null"
+    # If it did not stop, its worker must not outlive the test either.
+    pkill -KILL -P "$master" 2>/dev/null
     kill -KILL "$master" 2>/dev/null
     wait "$master"
     master=
