@@ -30,8 +30,8 @@ def main():
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--features", default="build/features")
-    ap.add_argument("--age-tol", type=float, default=0.5)
-    ap.add_argument("--prob-tol", type=float, default=0.05)
+    ap.add_argument("--age-tol", type=float, default=0.05)
+    ap.add_argument("--prob-tol", type=float, default=0.01)
     ap.add_argument("--detected", action="append", default=[],
                     help="also compare on this folder's detector crops")
     ap.add_argument("dirs", nargs="+")

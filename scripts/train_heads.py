@@ -3,24 +3,31 @@
 Usage (from the repo root, after scripts/extract_features.py):
     /usr/bin/python3 scripts/train_heads.py --features build/features \
         --out models/reface_heads.npz [--set emotion.hidden=0 ...] \
-        [--detected DIR ...] DIR...
+        [--minibatch] [--detected DIR ...] DIR...
 
 DIR names the labelled folders whose caches (FEATURES/<folder name>.npz)
 are used.  The server answers from two views of a photo: the crop of the
 detected face (the default) and the centred crop (detect=false).  A folder
 also given with --detected adds its detector-crop cache
 (FEATURES/<folder name>.detected.npz) as more rows, to the heads whose
-`views` include "detected"; a photo is held out in both views or in none.  Each task uses the samples that have its label and no other:
-age (L1 loss, years) and gender (binary cross-entropy on P(male)) from the
-sources with those labels, emotion from the soft labels (FER+ vote shares,
-Azure scores) with a class-weighted KL divergence, so that the rare classes
-(contempt, disgust, fear) are not drowned by neutral and happiness.
+`views` include "detected"; a photo is held out in both views or in none.
+Each task uses the samples that have its label and no other: age (L1
+loss in years, made smooth below 1 year) and gender (logistic loss on
+P(male)) from the sources with those labels, emotion from the soft labels
+(FER+ vote shares, Azure scores) with a class-weighted KL divergence, so
+that the rare classes (contempt, disgust, fear) are not drowned by neutral
+and happiness.
 
 A fixed share of every source (`holdout`, chosen by a seeded permutation)
 is held out of training and measured, for both the new heads and face-api's
 own layers on the same features; the figures go to the heads' meta and to
---report.  Everything is seeded and runs on a fixed number of threads, so a
-rerun writes the same weights up to float rounding (see README, Training).
+--report.  Each head is linear and solved to its unique minimum
+(scripts/head_solver.py), so a rerun gives the same weights, and on another
+kind of CPU, whose roundings of the features differ in the last bits, the
+outputs move by about 0.001 (README, Training).  --minibatch trains the
+previous MLP heads with seeded minibatch AdamW instead: the same weights
+on the same kind of CPU, but differences of years of age on some faces
+across kinds.
 """
 
 import argparse
@@ -35,13 +42,36 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import head_solver  # noqa: E402
 import reface_heads  # noqa: E402
 from labels import EMOTIONS  # noqa: E402
 
-# The recorded configuration: what `make train` uses.  Chosen on the
-# held-out share of the training set (README, Training), never on the
+# The recorded configuration: what `make train` uses.  Every head is
+# linear and solved to its unique minimum (scripts/head_solver.py), so that
+# a rerun on another kind of CPU gives the same weights (README, Training).
+# Chosen on the held-out share of the training set, never on the
 # development set.
 DEFAULT_CONFIG = {
+    "seed": 8,
+    "holdout": 0.1,
+    "threads": 2,
+    "heads": {
+        "age": {"solver": "convex", "hidden": 0, "l2": 1e-3, "delta": 1.0,
+                "tol": 1e-8, "max_iter": 500,
+                "source_weight": {"ffhq_azure": 4.0}},
+        "gender": {"solver": "convex", "hidden": 0, "l2": 1e-3, "tol": 1e-8,
+                   "max_iter": 500, "source_weight": {"ffhq_azure": 4.0}},
+        "emotion": {"solver": "convex", "hidden": 0, "l2": 1e-3, "tol": 1e-8,
+                    "max_iter": 500, "class_weight_power": 0.5,
+                    "source_weight": {"ffhq_azure": 4.0},
+                    "views": ["centre", "detected"]},
+    },
+}
+
+# The previous configuration (--minibatch): a 256-unit MLP per head trained
+# by minibatch AdamW.  A little more accurate on the held-out share, but
+# another CPU's roundings change its weights by years of age on some faces.
+MINIBATCH_CONFIG = {
     "seed": 8,
     "holdout": 0.1,
     "threads": 2,
@@ -149,7 +179,8 @@ def loss_fn(task, out, target, weight, cw):
 
 
 def train_head(task, cfg, data, rows, seed):
-    """Fits one head on the given rows; returns it in eval mode."""
+    """Fits one head on the given rows; returns it in eval mode, and a
+    dict of facts about the fit for the log (empty for AdamW)."""
     torch.manual_seed(seed)
     rng = np.random.RandomState(seed)
     feats = data["features"][rows]
@@ -167,6 +198,10 @@ def train_head(task, cfg, data, rows, seed):
     if task == "emotion":
         cw = torch.from_numpy(class_weights(
             target, float(cfg.get("class_weight_power", 0.0))))
+
+    if cfg.get("solver", "adamw") == "convex":
+        return head_solver.fit(task, cfg, feats, mirrored, target, weight,
+                               None if cw is None else cw.numpy(), seed)
 
     head = reface_heads.make_head(task, cfg)
     both = np.concatenate([feats, mirrored])
@@ -202,7 +237,7 @@ def train_head(task, cfg, data, rows, seed):
             loss.backward()
             opt.step()
             sched.step()
-    return head.eval()
+    return head.eval(), {}
 
 
 def old_outputs(trunks, feats):
@@ -289,16 +324,22 @@ def main():
     ap.add_argument("--set", action="append", default=[],
                     help="override the configuration: task.key=value")
     ap.add_argument("--epochs-scale", type=float, default=1.0,
-                    help="multiply every head's epochs (smoke tests)")
+                    help="multiply every AdamW head's epochs (smoke tests)")
+    ap.add_argument("--minibatch", action="store_true",
+                    help="the previous configuration: MLP heads trained by "
+                    "minibatch AdamW (not reproducible across CPUs)")
     ap.add_argument("--detected", action="append", default=[],
                     help="a folder (of DIR) whose detector-crop cache is "
                     "used too")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
 
-    cfg = apply_overrides(copy.deepcopy(DEFAULT_CONFIG), args.set)
+    cfg = copy.deepcopy(MINIBATCH_CONFIG if args.minibatch
+                        else DEFAULT_CONFIG)
+    cfg = apply_overrides(cfg, args.set)
     for h in cfg["heads"].values():
-        h["epochs"] = max(1, int(round(h["epochs"] * args.epochs_scale)))
+        if "epochs" in h:
+            h["epochs"] = max(1, int(round(h["epochs"] * args.epochs_scale)))
     torch.set_num_threads(int(cfg["threads"]))
     t0 = time.time()
     names = [os.path.basename(os.path.normpath(d)) for d in args.dirs]
@@ -309,6 +350,7 @@ def main():
     held = split_holdout(data, float(cfg["holdout"]), int(cfg["seed"]))
 
     heads = {}
+    facts = {}
     counts = {}
     view_counts = {}
     for k, task in enumerate(reface_heads.TASK_OUTPUTS):
@@ -320,10 +362,12 @@ def main():
         if counts[task] == 0:
             sys.exit("train_heads: no training rows with a %s label" % task)
         t1 = time.time()
-        heads[task] = train_head(task, cfg["heads"][task], data, rows,
-                                 int(cfg["seed"]) * 100 + k)
-        print("train_heads: %s head on %d rows in %.1f s"
-              % (task, counts[task], time.time() - t1), flush=True)
+        heads[task], facts[task] = train_head(
+            task, cfg["heads"][task], data, rows, int(cfg["seed"]) * 100 + k)
+        print("train_heads: %s head on %d rows in %.1f s %s"
+              % (task, counts[task], time.time() - t1,
+                 " ".join("%s=%.3g" % kv for kv in facts[task].items())),
+              flush=True)
 
     trunks = reface_heads.build_trunks(args.src)
     feats = data["features"]
@@ -338,6 +382,7 @@ def main():
         "detected_dirs": detected,
         "train_rows": counts,
         "train_rows_per_view": view_counts,
+        "fit": facts,
         "holdout": report,
         "emotion_labels": list(EMOTIONS),
         "feature_dim": reface_heads.FEAT_DIM,

@@ -66,6 +66,7 @@ run_suite fuzz_smoke sh tests/fuzz/run.sh smoke
 
 run_suite python_parity /usr/bin/python3 tests/python/test_parity.py
 run_suite python_detector_parity /usr/bin/python3 tests/python/test_detector_parity.py
+run_suite python_head_solver /usr/bin/python3 tests/python/test_head_solver.py
 run_suite python_training_smoke sh tests/python/test_training_smoke.sh
 run_suite python_heads_smoke sh tests/python/test_heads_smoke.sh
 

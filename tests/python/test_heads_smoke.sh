@@ -1,11 +1,12 @@
 #!/bin/sh
 # Smoke test of `make train` (heads on face-api's frozen features) on the 12
 # images of tests/data/train_sample: feature extraction and its cache (the
-# centred crop, and the detector crops the C pipeline chose), a few
-# epochs of every head, a rerun giving the same weights, composition into
-# TorchScript with an eight-label card, and the C pipeline giving the same
-# outputs as Python on the composed model. It does not retrain the shipped
-# heads. Run from the repo root after `make model`:
+# centred crop, and the detector crops the C pipeline chose), every head
+# solved (and the previous MLP heads for a few epochs), a rerun giving the
+# same weights, composition into TorchScript with an eight-label card, and
+# the C pipeline giving the same outputs as Python on the composed model.
+# It does not retrain the shipped heads. Run from the repo root after
+# `make model`:
 #     sh tests/python/test_heads_smoke.sh
 # Prints one "ok NAME" / "not ok NAME" per check, then
 # "RESULT heads_smoke PASSED FAILED".
@@ -87,12 +88,26 @@ assert r['train_rows'] == {'age': 6, 'gender': 6, 'emotion': 6}, r['train_rows']
 assert r['holdout']['holdout_rows'] == 3
 for who in ('new', 'faceapi'):
     assert sorted(r['holdout'][who]) == ['ferplus', 'ffhq_azure', 'utkface'], r['holdout'][who]
-assert r['config']['heads']['emotion']['epochs'] == 2"
+for task, h in r['config']['heads'].items():
+    assert h['solver'] == 'convex' and h['hidden'] == 0, (task, h)
+    # Six rows against 768 weights converge slowly; test_head_solver.py
+    # checks convergence, this that the facts are recorded.
+    assert 0 <= r['fit'][task]['grad_max'] < 1e-3 and r['fit'][task]['evaluations'] > 0, (task, r['fit'][task])"
 check train_other_seed $TRAIN --set seed=9 --out "$WORK/c.npz" "$DATA"
 pycheck other_seed_differs "
 import numpy as np
 a = np.load('$WORK/a.npz'); c = np.load('$WORK/c.npz')
-assert not np.array_equal(a['emotion/net.0.weight'], c['emotion/net.0.weight'])"
+assert not np.array_equal(a['emotion/net.1.weight'], c['emotion/net.1.weight'])"
+
+# The previous heads (--minibatch): MLPs trained by AdamW, epochs scaled.
+check train_minibatch $TRAIN --minibatch --out "$WORK/x.npz" --report "$WORK/x.json" "$DATA"
+pycheck minibatch_report "
+import json
+r = json.load(open('$WORK/x.json'))
+for task, h in r['config']['heads'].items():
+    assert 'solver' not in h and h['hidden'] == 256, (task, h)
+assert r['config']['heads']['emotion']['epochs'] == 2
+assert sorted(r['holdout']['new']) == ['ferplus', 'ffhq_azure', 'utkface']"
 
 # The detector-crop view. The rectangles come from the C pipeline
 # (reface-eval --rects); the features are cut and preprocessed in Python.
