@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,6 +127,7 @@ static void publish_model(struct pool *p)
 
 static void spawn(struct pool *p, int i, const sigset_t *old_mask)
 {
+    pid_t master = getpid();
     pid_t pid = fork();
 
     if (pid < 0) {
@@ -136,6 +138,17 @@ static void spawn(struct pool *p, int i, const sigset_t *old_mask)
     if (pid == 0) {
         /* Child: from here on this is a worker, never the master. */
         sigprocmask(SIG_SETMASK, old_mask, NULL);
+        /*
+         * A master killed outright (SIGKILL, the OOM killer) cannot stop
+         * its workers, and they would go on holding the socket: the kernel
+         * sends them SIGTERM, the graceful stop, when it dies. If it died
+         * before this line, leave now. The master never changes its
+         * credentials after forking, which would clear this setting.
+         */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != master) {
+            _exit(0);
+        }
         worker_main(p->cfg, p->listen_fd, p->src, p->sb, i);
     }
     memset(&p->slots[i], 0, sizeof(p->slots[i]));

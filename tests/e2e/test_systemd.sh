@@ -138,6 +138,21 @@ for try in 1 2 3; do
     master=
     rm -f "$work/early.sock"
 done
+# A master killed outright takes its workers with it (the kernel sends
+# them SIGTERM), instead of leaving them on the socket.
+build/bin/reface-fcgi -c conf/reface.conf --workers 2 \
+    --socket "unix:$work/orphan.sock" > "$work/orphan.log" 2>&1 &
+master=$!
+check "SIGKILL: two workers start" wait_until 30 \
+    sh -c "[ \$(pgrep -c -P $master) -eq 2 ]"
+workers=$(pgrep -P "$master" | tr '\n' ' ')
+kill -KILL "$master"
+wait "$master"
+master=
+check "... and leave when their master is killed ($workers)" \
+    wait_until 30 sh -c "for w in $workers; do kill -0 \$w 2>/dev/null && exit 1; done; exit 0"
+for w in $workers; do kill -KILL "$w" 2>/dev/null; done
+rm -f "$work/orphan.sock"
 build/bin/reface-fcgi -c conf/reface.conf --workers 1 \
     --socket "unix:$work/own.sock" > "$work/quit.log" 2>&1 &
 master=$!
