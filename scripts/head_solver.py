@@ -5,9 +5,10 @@ A head trained by minibatch AdamW is a chaotic process: the features a
 CPU without AVX2 computes differ from an AVX2 one's in the last bits, and
 thousands of steps later the two heads disagree by years of age on some
 faces, although both are as accurate.  Here the part that is learned is
-convex with a strictly convex penalty, and it is solved to convergence in
-float64, so the answer is the unique minimum: it moves with the data only
-as much as the data moves.
+convex with a strictly convex penalty, and it is solved in float64 until
+its gradient is tiny (the largest component left is reported), so the
+answer is the unique minimum, near enough: it moves with the data only as
+much as the data moves.
 
 The head is the same module the served model uses (reface_heads.Head):
 standardised features, then either the output layer alone (hidden == 0) or
