@@ -119,8 +119,7 @@ def fit(task, cfg, feats, mirrored, target, weight, cw, seed):
     """One head (reface_heads.Head, eval mode) and a line of facts:
     the final largest gradient component and the number of evaluations."""
     both = np.concatenate([feats, mirrored]).astype(np.float64)
-    mu = both.mean(axis=0)
-    sigma = both.std(axis=0) + 1e-3
+    mu, sigma = reface_heads.feature_scale(both)
     # The served model standardises with float32 mu and sigma: fit on the
     # same values.
     mu = mu.astype(np.float32).astype(np.float64)

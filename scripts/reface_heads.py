@@ -95,6 +95,13 @@ class Head(nn.Module):
         return y.view(y.shape[0], y.shape[1])
 
 
+def feature_scale(both: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """A head's standardisation (`mu`, `sigma`) from its training rows and
+    their mirror images, in their dtype; sigma is kept 1e-3 away from 0 so
+    that a feature which barely varies is not blown up."""
+    return both.mean(axis=0), both.std(axis=0) + 1e-3
+
+
 def make_head(task: str, cfg: Dict) -> Head:
     return Head(FEAT_DIM, TASK_OUTPUTS[task], int(cfg["hidden"]),
                 float(cfg.get("dropout", 0.0)))

@@ -181,8 +181,6 @@ def loss_fn(task, out, target, weight, cw):
 def train_head(task, cfg, data, rows, seed):
     """Fits one head on the given rows; returns it in eval mode, and a
     dict of facts about the fit for the log (empty for AdamW)."""
-    torch.manual_seed(seed)
-    rng = np.random.RandomState(seed)
     feats = data["features"][rows]
     mirrored = data["features_mirrored"][rows]
     if task == "age":
@@ -196,17 +194,20 @@ def train_head(task, cfg, data, rows, seed):
                       dtype=np.float32)
     cw = None
     if task == "emotion":
-        cw = torch.from_numpy(class_weights(
-            target, float(cfg.get("class_weight_power", 0.0))))
+        cw = class_weights(target, float(cfg.get("class_weight_power", 0.0)))
 
     if cfg.get("solver", "adamw") == "convex":
         return head_solver.fit(task, cfg, feats, mirrored, target, weight,
-                               None if cw is None else cw.numpy(), seed)
+                               cw, seed)
 
+    torch.manual_seed(seed)
+    rng = np.random.RandomState(seed)
+    if cw is not None:
+        cw = torch.from_numpy(cw)
     head = reface_heads.make_head(task, cfg)
-    both = np.concatenate([feats, mirrored])
-    head.mu.copy_(torch.from_numpy(both.mean(axis=0)))
-    head.sigma.copy_(torch.from_numpy(both.std(axis=0) + 1e-3))
+    mu, sigma = reface_heads.feature_scale(np.concatenate([feats, mirrored]))
+    head.mu.copy_(torch.from_numpy(mu))
+    head.sigma.copy_(torch.from_numpy(sigma))
     if task == "age":
         # Start the output at the mean age, so L1 does not spend epochs
         # walking the bias there.
@@ -364,9 +365,9 @@ def main():
         t1 = time.time()
         heads[task], facts[task] = train_head(
             task, cfg["heads"][task], data, rows, int(cfg["seed"]) * 100 + k)
-        print("train_heads: %s head on %d rows in %.1f s %s"
-              % (task, counts[task], time.time() - t1,
-                 " ".join("%s=%.3g" % kv for kv in facts[task].items())),
+        print(" ".join(["train_heads: %s head on %d rows in %.1f s"
+                        % (task, counts[task], time.time() - t1)]
+                       + ["%s=%.3g" % kv for kv in facts[task].items()]),
               flush=True)
 
     trunks = reface_heads.build_trunks(args.src)
